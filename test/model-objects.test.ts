@@ -62,9 +62,9 @@ t.test('podFromObject: good objects', async (t) => {
 
 t.test('converters: bad objects → InputError naming object and field', async (t) => {
   const cases: { name: string; fn: () => unknown; want: string }[] = [
-    { name: 'not an object', fn: () => podFromObject('pod'), want: 'Pod default/(no name): must be an object, got "pod"' },
-    { name: 'no metadata', fn: () => podFromObject({ kind: 'Pod' }), want: 'Pod default/(no name): metadata.name: required' },
-    { name: 'empty name', fn: () => podFromObject({ metadata: { name: '' } }), want: 'Pod default/(no name): metadata.name: required' },
+    { name: 'not an object', fn: () => podFromObject('pod'), want: 'Pod default/<unnamed>: must be an object, got "pod"' },
+    { name: 'no metadata', fn: () => podFromObject({ kind: 'Pod' }), want: 'Pod default/<unnamed>: metadata.name: required' },
+    { name: 'empty name', fn: () => podFromObject({ metadata: { name: '' } }), want: 'Pod default/<unnamed>: metadata.name: required' },
     { name: 'wrong kind', fn: () => podFromObject({ kind: 'Service', metadata: { name: 's' } }), want: 'Pod default/s: kind: expected Pod, got "Service"' },
     { name: 'bad pod IP', fn: () => podFromObject(pod({ status: { podIPs: [{ ip: '10.0.1.300' }] } })), want: 'Pod x/a: status.podIPs[0].ip: invalid IP address "10.0.1.300"' },
     { name: 'IPv6 zone', fn: () => podFromObject(pod({ status: { podIPs: [{ ip: 'fe80::1%eth0' }] } })), want: 'Pod x/a: status.podIPs[0].ip: invalid IP address "fe80::1%eth0"' },
@@ -88,7 +88,7 @@ t.test('converters: bad objects → InputError naming object and field', async (
       want: 'Pod x/a: spec.containers[0].ports[0].protocol: unsupported protocol "ICMP" (TCP, UDP or SCTP)',
     },
     { name: 'hostNetwork not boolean', fn: () => podFromObject(pod({ spec: { hostNetwork: 'yes' } })), want: 'Pod x/a: spec.hostNetwork: must be true or false, got "yes"' },
-    { name: 'namespace without name', fn: () => namespaceFromObject({ kind: 'Namespace', metadata: {} }), want: 'Namespace (no name): metadata.name: required' },
+    { name: 'namespace without name', fn: () => namespaceFromObject({ kind: 'Namespace', metadata: {} }), want: 'Namespace <unnamed>: metadata.name: required' },
     { name: 'namespace labels not an object', fn: () => namespaceFromObject({ metadata: { name: 'x', labels: ['a'] } }), want: 'Namespace x: metadata.labels: must be an object, got a list' },
     { name: 'policy without spec', fn: () => policyFromObject({ kind: 'NetworkPolicy', metadata: { name: 'p', namespace: 'x' } }), want: 'NetworkPolicy x/p: spec: required' },
     { name: 'policy wrong apiVersion', fn: () => policyFromObject({ apiVersion: 'extensions/v1beta1', kind: 'NetworkPolicy', metadata: { name: 'p' }, spec: {} }), want: 'NetworkPolicy default/p: apiVersion: expected networking.k8s.io/v1, got "extensions/v1beta1"' },

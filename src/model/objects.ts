@@ -12,7 +12,7 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name'
 /** "Pod x/a", "Namespace x", "NetworkPolicy x/deny" — the display name used in every message. */
 export function objectLabel(kind: string, obj: unknown, namespaced = true): string {
   const meta = isObject(obj) && isObject(obj.metadata) ? obj.metadata : {}
-  const name = typeof meta.name === 'string' && meta.name !== '' ? meta.name : '(no name)'
+  const name = typeof meta.name === 'string' && meta.name !== '' ? meta.name : '<unnamed>'
   if (!namespaced) return `${kind} ${name}`
   const ns = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default'
   return `${kind} ${ns}/${name}`
