@@ -1,0 +1,288 @@
+// The incremental compiler: owns cluster index, compiled policies and the table registry, and
+// turns one batch of changes into the minimal set of table rebuilds. Tables are immutable; a
+// rebuild creates a new Table and swaps each user identity's reference (the publication step).
+import type { Labels, NamespaceInfo, NetworkPolicy, PodInfo, ValidationIssue } from '../api/types.js'
+import { ClusterIndex, type Identity, type PodEntry, type PodState } from './cluster-index.js'
+import { compilePolicy, policyKeyOf, type CompiledPolicy } from './policy.js'
+import { peersCouldMatch, resolveDirection, type ResolvedDirection } from './resolve.js'
+import { Table, type Dir } from './table.js'
+
+export interface PolicyState {
+  readonly cp: CompiledPolicy
+  readonly selected: Set<Identity>
+  ingress: ResolvedDirection | null
+  egress: ResolvedDirection | null
+}
+
+export interface CompilerOptions {
+  localNode?: string
+}
+
+const DIRS: readonly Dir[] = ['ingress', 'egress']
+
+export class Compiler {
+  readonly index = new ClusterIndex()
+  readonly pods = new Map<string, PodState>()
+  readonly policies = new Map<string, PolicyState>()
+  readonly policiesByNs = new Map<string, Set<PolicyState>>()
+  /** Live tables by signature, their users, and which tables contain a policy. */
+  readonly tables = new Map<string, Table>()
+  readonly tablesById = new Map<number, Table>()
+  private readonly users = new Map<Table, Set<Identity>>()
+  private readonly tablesByPolicy = new Map<string, Set<Table>>()
+  private nextTable = 1
+
+  // Work queued by the current batch.
+  private dirtyPolicies = new Set<PolicyState>()
+  private dirtyIdentities = new Set<Identity>()
+  private touchedPods = new Set<PodState>()
+  /** Pods removed in this batch: reported with ingress=egress=false. */
+  removedPods: PodState[] = []
+  /** Called when a pod's IP entries appear/disappear, so the engine can update its IP maps. */
+  onPodEntry: (pod: PodState, added: boolean) => void = () => {}
+
+  constructor(private readonly options: CompilerOptions) {}
+
+  // ----------------------------------------------------------------------------------- objects
+
+  upsertNamespace(ns: NamespaceInfo | { name: string; labels: null }): void {
+    const before = this.index.namespaces.get(ns.name)?.labels
+    this.index.setNamespace(ns.name, ns.labels)
+    if (before && sameLabels(before, this.index.namespaces.get(ns.name)!.labels)) return
+    // Namespace labels only matter to namespaceSelectors: re-resolve the policies using one.
+    for (const ps of this.policies.values()) if (usesNamespaceLabels(ps.cp)) this.dirtyPolicies.add(ps)
+  }
+
+  upsertPod(info: PodInfo): void {
+    const key = `${info.namespace}/${info.name}`
+    const old = this.pods.get(key)
+    const ns = this.index.namespace(info.namespace)
+    const live = !info.terminated && info.ips.length > 0
+    const host = live && info.hostNetwork === true
+    const identity = live && !host ? this.index.identityFor(ns, info.labels) : null
+    const local = identity !== null && (this.options.localNode === undefined || info.nodeName === this.options.localNode)
+    const entry: PodEntry & { pod: PodState } = { pod: undefined as unknown as PodState, host, local, identity, nsId: ns.id, namedPorts: this.namedPorts(info) }
+    const pod: PodState = { key, info, identity, entry, reported: old?.reported ?? '' }
+    entry.pod = pod
+    this.pods.set(key, pod)
+    // Join the new identity before leaving the old one, so a relabel-free update keeps it alive.
+    if (identity) {
+      if (identity.pods.size === 0) this.identityAdded(identity)
+      identity.pods.add(pod)
+    }
+    if (old) {
+      this.detachPod(old)
+      this.touchedPods.delete(old)
+    }
+    if (live) this.onPodEntry(pod, true)
+    this.touchedPods.add(pod)
+  }
+
+  deletePod(namespace: string, name: string): void {
+    const old = this.pods.get(`${namespace}/${name}`)
+    if (!old) return
+    this.detachPod(old)
+    this.pods.delete(old.key)
+    this.touchedPods.delete(old)
+    this.removedPods.push(old)
+  }
+
+  upsertPolicy(policy: NetworkPolicy): void {
+    const { namespace, name } = policyKeyOf(policy)
+    this.deletePolicy(namespace, name)
+    const cp = compilePolicy(policy)
+    const ps: PolicyState = { cp, selected: new Set(), ingress: null, egress: null }
+    this.policies.set(cp.key, ps)
+    let set = this.policiesByNs.get(cp.namespace)
+    if (!set) this.policiesByNs.set(cp.namespace, (set = new Set()))
+    set.add(ps)
+    const ns = this.index.namespace(cp.namespace)
+    if (cp.podSelector.valid) {
+      for (const id of ns.identities) {
+        if (!cp.podSelector.matches(id.labels)) continue
+        ps.selected.add(id)
+        id.selectedBy.add(cp.key)
+        this.dirtyIdentities.add(id)
+      }
+    }
+    this.dirtyPolicies.add(ps)
+    this.rebuildTablesOf(cp.key)
+  }
+
+  deletePolicy(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`
+    const ps = this.policies.get(key)
+    if (!ps) return
+    this.policies.delete(key)
+    this.policiesByNs.get(namespace)?.delete(ps)
+    this.dirtyPolicies.delete(ps)
+    for (const id of ps.selected) {
+      id.selectedBy.delete(key)
+      this.dirtyIdentities.add(id)
+    }
+  }
+
+  issues(): ValidationIssue[] {
+    const out: ValidationIssue[] = []
+    for (const ps of this.policies.values()) out.push(...ps.cp.issues)
+    return out
+  }
+
+  // ------------------------------------------------------------------------------- bookkeeping
+
+  private namedPorts(info: PodInfo): Map<number, number> | null {
+    let m: Map<number, number> | null = null
+    for (const p of info.ports) {
+      if (!p.name) continue
+      const proto = p.protocol === 'UDP' ? 1 : p.protocol === 'SCTP' ? 2 : 0
+      m ??= new Map()
+      const k = (proto << 16) | p.containerPort
+      if (!m.has(k)) m.set(k, this.index.portNameId(p.name) * 4 + proto)
+    }
+    return m
+  }
+
+  private detachPod(pod: PodState): void {
+    if (pod.info.ips.length > 0 && !pod.info.terminated) this.onPodEntry(pod, false)
+    const id = pod.identity
+    if (!id) return
+    id.pods.delete(pod)
+    if (id.pods.size === 0) this.identityRemoved(id)
+  }
+
+  private identityAdded(id: Identity): void {
+    for (const ps of this.policiesByNs.get(id.ns.name) ?? []) {
+      if (ps.cp.podSelector.matches(id.labels)) {
+        ps.selected.add(id)
+        id.selectedBy.add(ps.cp.key)
+      }
+    }
+    this.dirtyIdentities.add(id)
+    for (const ps of this.policies.values()) {
+      if ((ps.cp.ingress && peersCouldMatch(ps.cp, ps.cp.ingress, id, this.index)) || (ps.cp.egress && peersCouldMatch(ps.cp, ps.cp.egress, id, this.index))) {
+        this.dirtyPolicies.add(ps)
+      }
+    }
+  }
+
+  private identityRemoved(id: Identity): void {
+    for (const key of id.selectedBy) this.policies.get(key)?.selected.delete(id)
+    id.selectedBy.clear()
+    this.dirtyIdentities.add(id)
+    for (const ps of this.policies.values()) {
+      if (ps.ingress?.byId.has(id.id) || ps.egress?.byId.has(id.id)) this.dirtyPolicies.add(ps)
+    }
+    this.index.dropIdentity(id)
+  }
+
+  private rebuildTablesOf(key: string): void {
+    for (const t of this.tablesByPolicy.get(key) ?? []) this.staleTables.add(t)
+  }
+  private staleTables = new Set<Table>()
+
+  // ----------------------------------------------------------------------------------- compile
+
+  /** Applies queued work; returns the pods whose isolation or IPs may have changed. */
+  commit(): { pods: Set<PodState>; removed: PodState[] } {
+    for (const ps of this.dirtyPolicies) {
+      if (this.policies.get(ps.cp.key) !== ps) continue
+      ps.ingress = ps.cp.ingress ? resolveDirection(ps.cp, ps.cp.ingress, this.index) : null
+      ps.egress = ps.cp.egress ? resolveDirection(ps.cp, ps.cp.egress, this.index) : null
+      this.rebuildTablesOf(ps.cp.key)
+    }
+    // Rebuild every live table containing a changed policy, before identities pick tables, so
+    // no identity can be left holding an outdated one. A table that contains a deleted policy is
+    // skipped: all its users were selected by that policy, so they are all re-signed below.
+    for (const t of this.staleTables) {
+      if (this.tables.get(t.signature) !== t) continue
+      if (t.policies.some((p) => !this.policies.has(p.key))) continue
+      const users = this.users.get(t)!
+      this.replace(t)
+      const nt = this.build(t.dir, t.signature)
+      const nu = this.users.get(nt)!
+      for (const id of users) {
+        id[t.dir] = nt
+        nu.add(id)
+      }
+    }
+    const pods = this.touchedPods
+    for (const id of this.dirtyIdentities) {
+      const live = this.index.byId.get(id.id) === id
+      for (const dir of DIRS) {
+        const sig = live ? this.signature(id, dir) : ''
+        const cur = id[dir]
+        if ((cur?.signature ?? '') === sig && (cur === null || this.tables.get(sig) === cur)) continue
+        if (cur) this.release(cur, id)
+        let t: Table | null = null
+        if (sig !== '') {
+          t = this.tables.get(sig) ?? this.build(dir, sig)
+          this.users.get(t)!.add(id)
+        }
+        id[dir] = t
+      }
+      for (const p of id.pods) pods.add(p)
+    }
+    const removed = this.removedPods
+    this.dirtyPolicies = new Set()
+    this.dirtyIdentities = new Set()
+    this.touchedPods = new Set()
+    this.staleTables = new Set()
+    this.removedPods = []
+    return { pods, removed }
+  }
+
+  private signature(id: Identity, dir: Dir): string {
+    const keys: string[] = []
+    for (const k of id.selectedBy) if (this.policies.get(k)?.cp[dir]) keys.push(k)
+    if (keys.length === 0) return ''
+    keys.sort()
+    return `${dir}\n${keys.join('\n')}`
+  }
+
+  private build(dir: Dir, sig: string): Table {
+    const keys = sig.split('\n').slice(1)
+    const parts = keys.map((k) => {
+      const ps = this.policies.get(k)!
+      return { cp: ps.cp, resolved: ps[dir]! }
+    })
+    const t = Table.build(this.nextTable++, dir, sig, parts, this.index)
+    this.tables.set(sig, t)
+    this.tablesById.set(t.id, t)
+    this.users.set(t, new Set())
+    for (const k of keys) {
+      let s = this.tablesByPolicy.get(k)
+      if (!s) this.tablesByPolicy.set(k, (s = new Set()))
+      s.add(t)
+    }
+    return t
+  }
+
+  /** Unregisters a table (it stays valid for anyone still holding it). */
+  private replace(t: Table): void {
+    this.tables.delete(t.signature)
+    this.tablesById.delete(t.id)
+    this.users.delete(t)
+    for (const p of t.policies) this.tablesByPolicy.get(p.key)?.delete(t)
+  }
+
+  private release(t: Table, id: Identity): void {
+    const u = this.users.get(t)
+    if (!u) return
+    u.delete(id)
+    if (u.size === 0) this.replace(t)
+  }
+}
+
+function sameLabels(a: Labels, b: Labels): boolean {
+  const ka = Object.keys(a)
+  if (ka.length !== Object.keys(b).length) return false
+  for (const k of ka) if (a[k] !== b[k]) return false
+  return true
+}
+
+function usesNamespaceLabels(cp: CompiledPolicy): boolean {
+  for (const d of [cp.ingress, cp.egress]) {
+    for (const r of d?.rules ?? []) for (const p of r.peers ?? []) if (p.nsSel !== null && !p.nsSel.empty) return true
+  }
+  return false
+}
