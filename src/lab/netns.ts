@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process'
 
 /** Runs argv (with optional stdin) and resolves to its stdout; rejects with ExecError. */
-export type Exec = (argv: readonly string[], stdin?: string) => Promise<string>
+export type Exec = (argv: string[], stdin?: string) => Promise<string>
 
 export class ExecError extends Error {
   constructor(

@@ -13,6 +13,12 @@ export interface TopologySpec {
   readonly pods: readonly { readonly key: string; readonly ips: readonly string[] }[]
   /** Bridge-CNI shape instead of routed veths. */
   readonly bridge?: boolean
+  /**
+   * Turn conntrack on in the node namespace from the start (default true), as on a real node
+   * where kube-proxy / the CNI use it. Without it a namespace tracks nothing until the first
+   * conntrack rule appears, and connections opened before that look NEW mid-stream.
+   */
+  readonly conntrack?: boolean
 }
 
 export interface TopologyPod {
@@ -43,6 +49,19 @@ export const NODE_IPV4 = '169.254.1.1'
 export const NODE_IPV6 = 'fd69:254::1'
 export const GATEWAY_IPV6 = 'fe80::1'
 export const BRIDGE_NAME = 'npbr0'
+
+/** A rule that only counts, so that the kernel tracks connections in the node namespace. */
+const CONNTRACK_ON = `table inet lab_conntrack {
+	chain prerouting {
+		type filter hook prerouting priority raw + 1; policy accept;
+		ct state new counter
+	}
+	chain output {
+		type filter hook output priority raw + 1; policy accept;
+		ct state new counter
+	}
+}
+`
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,40}$/
 
@@ -84,6 +103,7 @@ export async function buildTopology(spec: TopologySpec): Promise<Topology> {
         [...pods.values()].map((p) => `fdb replace ${p.mac} dev ${p.hostIf} master static`).join('\n') + '\n')
     }
     await run(nsArgv(nodeNs, ['sysctl', '-qw', ...nodeSysctls(pods, bridge)]))
+    if (spec.conntrack !== false) await run(nsArgv(nodeNs, ['nft', '-f', '-']), CONNTRACK_ON)
     await Promise.all([...pods.values()].map((p) => ipBatch(p.ns, podLines(p, bridge !== undefined))))
   } catch (e) {
     await topo.destroy().catch(() => {})
