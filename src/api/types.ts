@@ -135,6 +135,8 @@ export type SideReason =
   | 'node-local'
   /** hostNetwork pods are never selected by NetworkPolicy. */
   | 'host-network'
+  /** The agent has not completed its first sync yet: new connections wait (deny-until-synced). */
+  | 'not-synced'
 
 export interface SideVerdict {
   readonly allowed: boolean
@@ -191,6 +193,7 @@ export const REASON_CODE = {
   'not-local': 4,
   'node-local': 5,
   'host-network': 6,
+  'not-synced': 7,
 } as const satisfies Record<SideReason, number>
 
 /** Caller-owned, reused result of a hot-path classify. */
