@@ -35,8 +35,11 @@ export const META = {
   CAPLEN: 6,
   WIRELEN: 7,
   OFFSET: 8,
+  /** Bridge port the packet came in on / leaves by (bridged pods), 0 otherwise. */
+  PHYSINDEV: 9,
+  PHYSOUTDEV: 10,
 } as const
-export const META_FIELDS = 9
+export const META_FIELDS = 11
 
 /** Counters the addon fills into a Float64Array of STAT_FIELDS. */
 export const STAT = {
@@ -54,8 +57,10 @@ export const STAT = {
   /** Netlink error acks received (e.g. verdict for an unknown id). */
   NETLINK_ERRORS: 7,
   LAST_NETLINK_ERRNO: 8,
+  /** Netlink datagrams cut short (receive slot too small): their packets got no verdict from JS. */
+  TRUNCATED: 9,
 } as const
-export const STAT_FIELDS = 9
+export const STAT_FIELDS = 10
 
 /** Verdict words in the array passed to `verdicts`: VERDICT_FIELDS per packet. */
 export const VERDICT_FIELDS = 3

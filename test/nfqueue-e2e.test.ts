@@ -1,0 +1,160 @@
+// NfQueue against a real kernel queue: node namespace (iptables NFQUEUE in FORWARD) between two
+// pod namespaces, the queue program running inside the node namespace (fixture process).
+import t, { type Test } from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { e2e } from './helpers/e2e.js'
+import { buildTopology, type Topology } from '../src/lab/topology.js'
+
+const AGENT = new URL('./fixtures/nfqueue-agent.ts', import.meta.url).pathname
+const PEER = new URL('./fixtures/nfqueue-peer.ts', import.meta.url).pathname
+const A4 = '10.72.0.1', B4 = '10.72.0.2', A6 = 'fd72::1', B6 = 'fd72::2'
+
+/** A fixture process inside a namespace, its stdout collected as lines. */
+class Proc {
+  readonly lines: string[] = []
+  private waiters: (() => void)[] = []
+  readonly exited: Promise<unknown>
+  constructor(t: Test, readonly child: ChildProcess) {
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      this.lines.push(l)
+      for (const w of this.waiters.splice(0)) w()
+    })
+    this.exited = once(child, 'exit')
+    t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  }
+  static spawn(t: Test, ns: string, script: string, args: string[]): Proc {
+    return new Proc(t, spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] }))
+  }
+  async waitFor(pred: (line: string) => boolean, ms = 10_000): Promise<string> {
+    const deadline = Date.now() + ms
+    for (;;) {
+      const hit = this.lines.find(pred)
+      if (hit !== undefined) return hit
+      if (Date.now() > deadline) throw new Error(`timed out waiting; got ${JSON.stringify(this.lines.slice(-5))}`)
+      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100) })
+    }
+  }
+  json<T>(): T[] {
+    return this.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as T)
+  }
+}
+
+interface PacketLine { code: number; family: number; proto: number; src: string; dst: string; sport: number; dport: number; hook: number; hw: number; indev: number; outdev: number; verdict: number; caplen: number; len: number }
+
+async function agent(t: Test, topo: Topology, opts: object): Promise<Proc> {
+  const p = Proc.spawn(t, topo.nodeNs, AGENT, [JSON.stringify(opts)])
+  await p.waitFor((l) => l.includes('"ready"'))
+  return p
+}
+
+async function ipt(topo: Topology, ...rules: string[][]): Promise<void> {
+  for (const r of rules) {
+    await topo.exec(topo.nodeNs, ['iptables', ...r])
+    await topo.exec(topo.nodeNs, ['ip6tables', ...r])
+  }
+}
+
+/** Sends `count` datagrams from pod a to b:port over both families; resolves to what b received. */
+async function udpExchange(t: Test, topo: Topology, ports: number[], count = 3): Promise<{ port: number; from: string }[]> {
+  const a = topo.pods.get('a')!, b = topo.pods.get('b')!
+  const rx = Proc.spawn(t, b.ns, PEER, ['udp-listen', ...ports.map(String)])
+  await rx.waitFor((l) => l === 'ready')
+  await Promise.all(ports.flatMap((port) => [B4, B6].map(async (dst) => {
+    const tx = Proc.spawn(t, a.ns, PEER, ['udp-send', dst, String(port), String(count)])
+    await tx.exited
+  })))
+  await new Promise((r) => setTimeout(r, 300))
+  rx.child.kill()
+  await rx.exited
+  return rx.json<{ port: number; from: string }>()
+}
+
+t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, bypass', e2e(['iptables', 'ip6tables']), async (t) => {
+  const topo = await buildTopology({ prefix: `npq${process.pid}-q`, pods: [{ key: 'a', ips: [A4, A6] }, { key: 'b', ips: [B4, B6] }] })
+  t.teardown(() => topo.destroy())
+  const a = topo.pods.get('a')!, b = topo.pods.get('b')!
+  // Marks are set by the verdict; count them in a later hook (mangle POSTROUTING).
+  await ipt(topo,
+    ['-A', 'FORWARD', '-p', 'udp', '--dport', '7000:7009', '-j', 'NFQUEUE', '--queue-num', '3'],
+    ['-A', 'FORWARD', '-p', 'tcp', '--dport', '7000:7009', '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'NFQUEUE', '--queue-num', '3'],
+    ['-t', 'mangle', '-A', 'POSTROUTING', '-m', 'mark', '--mark', '0x42'],
+    ['-A', 'FORWARD', '-p', 'udp', '--dport', '7010:7019', '-j', 'NFQUEUE', '--queue-num', '4'],
+    ['-A', 'FORWARD', '-p', 'udp', '--dport', '7020', '-j', 'NFQUEUE', '--queue-num', '5', '--queue-bypass'],
+    ['-A', 'FORWARD', '-p', 'udp', '--dport', '7021', '-j', 'NFQUEUE', '--queue-num', '5'],
+  )
+
+  await t.test('UDP: packets arrive decoded; drop and accept (with mark) take effect', async (t) => {
+    const q = await agent(t, topo, { queue: 3, rules: [{ dport: 7001, verdict: 'drop' }, { dport: 7002, verdict: 'accept', mark: 0x42 }] })
+    const got = await udpExchange(t, topo, [7000, 7001, 7002])
+    const count = (port: number, from: string): number => got.filter((g) => g.port === port && g.from === from).length
+    for (const [from, fam] of [[A4, 'IPv4'], [A6, 'IPv6']] as const) {
+      t.equal(count(7000, from), 3, `${fam} 7000 accepted`)
+      t.equal(count(7001, from), 0, `${fam} 7001 dropped`)
+      t.equal(count(7002, from), 3, `${fam} 7002 accepted with a mark`)
+    }
+    const pkts = q.json<PacketLine>().filter((p) => 'proto' in p)
+    t.equal(pkts.length, 18, 'every datagram was queued once')
+    const v4 = pkts.find((p) => p.family === 4 && p.dport === 7000)!
+    t.match(v4, { code: 0, proto: 17, src: A4, dst: B4, hook: 2, hw: 0x0800 }, 'IPv4 decoded, FORWARD hook')
+    t.ok(v4.indev > 0 && v4.outdev > 0 && v4.indev !== v4.outdev, 'in/out interfaces reported')
+    t.equal(v4.caplen, v4.len, 'small packets are copied whole')
+    t.match(pkts.find((p) => p.family === 6 && p.dport === 7002), { code: 0, proto: 17, src: 'fd72:0:0:0:0:0:0:1', hook: 2, hw: 0x86dd }, 'IPv6 decoded')
+    const mangle = await topo.exec(topo.nodeNs, ['iptables', '-t', 'mangle', '-nvxL', 'POSTROUTING'])
+    const mangle6 = await topo.exec(topo.nodeNs, ['ip6tables', '-t', 'mangle', '-nvxL', 'POSTROUTING'])
+    const marked = (s: string): number => Number(/^\s*(\d+)\s+\d+.*mark match 0x42/m.exec(s)?.[1] ?? -1)
+    t.equal(marked(mangle), 3, 'IPv4: the verdict set mark 0x42 on the 3 accepted packets')
+    t.equal(marked(mangle6), 3, 'IPv6: the verdict set mark 0x42')
+    q.child.stdin!.write('stats\n')
+    const stats = JSON.parse(await q.waitFor((l) => l.includes('"stats"'))).stats
+    t.match(stats, { packets: 18, verdicts: 18, enobufs: 0, overflow: 0, netlinkErrors: 0, truncated: 0 }, 'stats add up')
+    q.child.stdin!.end()
+    await q.exited
+    t.equal(q.child.exitCode, 0, 'agent closed cleanly')
+  })
+
+  await t.test('TCP: a new connection passes or not by verdict; established traffic stays in the kernel', async (t) => {
+    const q = await agent(t, topo, { queue: 3, rules: [{ dport: 7001, verdict: 'drop' }] })
+    const srv = Proc.spawn(t, b.ns, PEER, ['tcp-listen', '7001', '7003'])
+    await srv.waitFor((l) => l === 'ready')
+    const connect = async (dst: string, port: number): Promise<{ ok: boolean; echo: string }> => {
+      const c = Proc.spawn(t, a.ns, PEER, ['tcp-connect', dst, String(port), '1500'])
+      return JSON.parse(await c.waitFor((l) => l.startsWith('{')))
+    }
+    t.same(await connect(B4, 7003), { ok: true, echo: 'hello' }, 'IPv4 7003 accepted: echo came back')
+    t.same(await connect(B6, 7003), { ok: true, echo: 'hello' }, 'IPv6 7003 accepted')
+    t.same(await connect(B4, 7001), { ok: false, echo: '' }, 'IPv4 7001 dropped: no connection')
+    t.same(await connect(B6, 7001), { ok: false, echo: '' }, 'IPv6 7001 dropped')
+    const accepted = q.json<PacketLine & { tcpFlags: number }>().filter((p) => p.dport === 7003)
+    t.equal(accepted.length, 2, 'only the SYN of each accepted connection was queued (ctstate NEW)')
+    t.ok(accepted.every((p) => p.tcpFlags === 0x02), 'and it decodes as a SYN')
+    srv.child.kill()
+    q.child.kill('SIGTERM')
+    await q.exited
+  })
+
+  await t.test('queue full: the kernel accepts with failOpen, drops without', async (t) => {
+    for (const failOpen of [true, false]) {
+      // maxLen 1 and the program stalled: every packet after the first finds the queue full.
+      const q = await agent(t, topo, { queue: 4, failOpen, maxLen: 1, blockMs: 3000, rules: [{ dport: 7010, verdict: 'drop' }] })
+      const got = await udpExchange(t, topo, [7010], 10)
+      const v4 = got.filter((g) => g.from === A4).length
+      if (failOpen) t.ok(v4 >= 8, `failOpen: ${v4}/10 passed while the program stalled (it drops all it sees)`)
+      else t.equal(v4, 0, 'fail-closed: nothing passes while the queue is full')
+      q.child.kill('SIGTERM')
+      await q.exited
+    }
+  })
+
+  await t.test('program gone (kill -9): --queue-bypass accepts, plain NFQUEUE drops', async (t) => {
+    const q = await agent(t, topo, { queue: 5, rules: [{ dport: 7020, verdict: 'drop' }, { dport: 7021, verdict: 'drop' }] })
+    let got = await udpExchange(t, topo, [7020, 7021])
+    t.equal(got.length, 0, 'while running, the program drops both')
+    q.child.kill('SIGKILL')
+    await q.exited
+    got = await udpExchange(t, topo, [7020, 7021])
+    t.equal(got.filter((g) => g.port === 7020).length, 6, 'bypass rule: accepted without a listener')
+    t.equal(got.filter((g) => g.port === 7021).length, 0, 'plain rule: dropped without a listener')
+  })
+})
