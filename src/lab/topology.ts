@@ -117,11 +117,14 @@ function nodeLines(pods: ReadonlyMap<string, TopologyPod>, bridge: string | unde
   const lines = ['link set lo up']
   if (bridge) {
     // No MLD snooping: without a querier it can swallow the pods' neighbour solicitations.
-    lines.push(`link add ${bridge} type bridge mcast_snooping 0`, `link set ${bridge} up`,
+    // A fixed MAC: otherwise the bridge takes its ports' lowest MAC and every change of it
+    // flushes the bridge's neighbour entries (permanent ones too).
+    lines.push(`link add ${bridge} address 02:6e:70:ff:ff:fe type bridge mcast_snooping 0`, `link set ${bridge} up`,
       `addr add ${GATEWAY_IPV6}/64 dev ${bridge} nodad`)
   }
   lines.push(`addr add ${NODE_IPV4}/32 dev ${gwDev}`)
   if (anyV6) lines.push(`addr add ${NODE_IPV6}/128 dev ${gwDev} nodad`)
+  const neighbours: string[] = []
   for (const p of pods.values()) {
     lines.push(`link add ${p.hostIf} type veth peer name eth0 netns ${p.ns} address ${p.mac}`)
     if (bridge) lines.push(`link set ${p.hostIf} master ${bridge}`)
@@ -131,10 +134,10 @@ function nodeLines(pods: ReadonlyMap<string, TopologyPod>, bridge: string | unde
       const v6 = isIPv6(ip)
       lines.push(`route add ${ip}/${v6 ? 128 : 32} dev ${bridge ?? p.hostIf}`)
       // Bridged: pin the neighbour so node -> pod traffic and discovery need no prior traffic.
-      if (bridge) lines.push(`neigh replace ${ip} lladdr ${p.mac} dev ${bridge} nud permanent`)
+      if (bridge) neighbours.push(`neigh replace ${ip} lladdr ${p.mac} dev ${bridge} nud permanent`)
     }
   }
-  return lines
+  return [...lines, ...neighbours]
 }
 
 function nodeSysctls(pods: ReadonlyMap<string, TopologyPod>, bridge: string | undefined): string[] {
