@@ -61,7 +61,8 @@ export class Compiler {
     const host = live && info.hostNetwork === true
     const identity = live && !host ? this.index.identityFor(ns, info.labels) : null
     const local = identity !== null && (this.options.localNode === undefined || info.nodeName === this.options.localNode)
-    const entry: PodEntry & { pod: PodState } = { pod: undefined as unknown as PodState, host, local, identity, nsId: ns.id, namedPorts: this.namedPorts(info) }
+    const entry: PodEntry & { pod: PodState } = { pod: undefined as unknown as PodState, host, local, identity, nsId: ns.id, namedPorts: host ? null : this.namedPorts(info) }
+    // hostNetwork pods count as outside endpoints: named ports never resolve on them.
     const pod: PodState = { key, info, identity, entry, reported: old?.reported ?? '' }
     entry.pod = pod
     this.pods.set(key, pod)
@@ -191,11 +192,12 @@ export class Compiler {
       this.rebuildTablesOf(ps.cp.key)
     }
     // Rebuild every live table containing a changed policy, before identities pick tables, so
-    // no identity can be left holding an outdated one. A table that contains a deleted policy is
-    // skipped: all its users were selected by that policy, so they are all re-signed below.
+    // no identity can be left holding an outdated one. A table that contains a deleted policy (or one
+    // that no longer has this direction) is skipped: all its users were selected by that policy,
+    // so they are all re-signed below.
     for (const t of this.staleTables) {
       if (this.tables.get(t.signature) !== t) continue
-      if (t.policies.some((p) => !this.policies.has(p.key))) continue
+      if (t.policies.some((p) => !this.policies.get(p.key)?.[t.dir])) continue
       const users = this.users.get(t)!
       this.replace(t)
       const nt = this.build(t.dir, t.signature)

@@ -150,7 +150,7 @@ function peerMatches(cp: CompiledPolicy, p: CompiledPeer, e: Endpoint, c: Compil
 function portMatches(p: CompiledPort, flow: FlowKey, dst: Endpoint): boolean {
   if (PROTOCOL_NAMES[p.proto] !== flow.protocol) return false
   if (p.kind === 'range') return flow.port >= p.lo && flow.port <= p.hi
-  if (p.kind === 'named') return dst.pod?.info.ports.some((cp) => cp.name === p.name && cp.protocol === flow.protocol && cp.containerPort === flow.port) ?? false
+  if (p.kind === 'named') return (dst.pod && !dst.pod.info.hostNetwork && dst.pod.info.ports.some((cp) => cp.name === p.name && cp.protocol === flow.protocol && cp.containerPort === flow.port)) === true
   return false
 }
 
