@@ -19,7 +19,7 @@ export function objectLabel(kind: string, obj: unknown, namespaced = true): stri
 }
 
 function top(kind: string, obj: unknown, namespaced: boolean): { f: Fields; o: Obj; meta: Obj } {
-  const f = new Fields(objectLabel(kind, obj, namespaced))
+  const f: Fields = new Fields(objectLabel(kind, obj, namespaced))
   if (!isObject(obj)) throw new InputError(f.object, '', `must be an object, got ${describe(obj)}`)
   if (obj.kind !== undefined && obj.kind !== kind) f.fail('kind', `expected ${kind}, got ${describe(obj.kind)}`)
   const meta = f.object_(obj.metadata, 'metadata')

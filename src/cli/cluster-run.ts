@@ -1,0 +1,91 @@
+// Shared by `verdict` and `explain`: engine options from flags, stepping an engine through a
+// cluster file's states the way the agent does (a full load, then store-computed deltas), and
+// turning a probe's "ns/name" endpoints into the IPs of a flow.
+import { isIP } from 'node:net'
+import type { ClusterState, FlowKey, PodInfo, PolicyProtocol } from '../api/types.js'
+import { PolicyEngine } from '../engine/index.js'
+import type { ClusterFile, ClusterStep, Probe } from '../model/cluster-file.js'
+import { InputError } from '../model/errors.js'
+import { ClusterStore } from '../store/cluster-store.js'
+import { boolFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from './command.js'
+
+export const ENGINE_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  'no-ipblock-pod-ips': { type: 'boolean', help: 'ipBlock never matches pod IPs (GKE Dataplane V2 style); default: it does, as upstream' },
+  'deny-node-traffic': { type: 'boolean', help: 'do not exempt traffic between a pod and its own node (kubelet probes)' },
+  node: { type: 'string', value: 'NAME', help: 'enforce as the agent on this node would (other nodes\' pods: "not-local")' },
+}
+
+export type EngineOptions = ConstructorParameters<typeof PolicyEngine>[0]
+
+export function engineOptions(args: ParsedArgs): NonNullable<EngineOptions> {
+  const node = stringFlag(args, 'node')
+  return {
+    ...(node !== undefined ? { localNode: node } : {}),
+    allowNodeTraffic: !boolFlag(args, 'deny-node-traffic'),
+    ipBlockMatchesPodIPs: !boolFlag(args, 'no-ipblock-pod-ips'),
+  }
+}
+
+/**
+ * Calls `each` with an engine holding each step's state in turn. Steps after the first reach the
+ * engine as deltas from the ClusterStore, exercising the incremental path the agent uses.
+ */
+export async function forEachStep(
+  cluster: ClusterFile,
+  options: EngineOptions,
+  each: (step: ClusterStep, engine: PolicyEngine, index: number) => void | Promise<void>,
+): Promise<void> {
+  const engine = new PolicyEngine(options)
+  const store = new ClusterStore()
+  for (let i = 0; i < cluster.steps.length; i++) {
+    const step = cluster.steps[i]!
+    const deltas = store.replaceAll(step.state)
+    if (i === 0) engine.load(store.state())
+    else engine.apply(deltas)
+    await each(step, engine, i)
+  }
+}
+
+/** `--probe-from/--probe-to/--port/--protocol`, when given, as one probe. */
+export function probeFromFlags(args: ParsedArgs, prefix: string, port: number | undefined): Probe | undefined {
+  const from = stringFlag(args, `${prefix}from`)
+  const to = stringFlag(args, `${prefix}to`)
+  if (from === undefined && to === undefined) return undefined
+  if (from === undefined) throw new UsageError(`--${prefix}to needs --${prefix}from`)
+  if (to === undefined) throw new UsageError(`--${prefix}from needs --${prefix}to`)
+  if (port === undefined) throw new UsageError('missing required option --port')
+  return { from, to, port, protocol: protocolFlag(args) }
+}
+
+export function protocolFlag(args: ParsedArgs): PolicyProtocol {
+  const p = (stringFlag(args, 'protocol') ?? 'TCP').toUpperCase()
+  if (p !== 'TCP' && p !== 'UDP' && p !== 'SCTP') throw new UsageError(`option --protocol: "${p}" is not TCP, UDP or SCTP`)
+  return p
+}
+
+/**
+ * The flow a probe stands for: addressed to the destination's (first) IP, from the source's IP
+ * of the same family. Endpoints are "ns/name" pods or bare IPs (outside the cluster).
+ */
+export function flowOf(state: ClusterState, probe: Probe, object: string): FlowKey {
+  const dst = endpointIPs(state, probe.to, object, 'to')[0]!
+  const family = isIP(dst)
+  const srcIPs = endpointIPs(state, probe.from, object, 'from')
+  const src = srcIPs.find((ip) => isIP(ip) === family)
+  if (src === undefined) throw new InputError(object, 'from', `${probe.from} has no IPv${family} address to reach ${probe.to} (${dst})`)
+  return { src, dst, protocol: probe.protocol, port: probe.port }
+}
+
+function endpointIPs(state: ClusterState, endpoint: string, object: string, field: string): readonly string[] {
+  if (isIP(endpoint)) return [endpoint]
+  const slash = endpoint.indexOf('/')
+  if (slash <= 0 || slash === endpoint.length - 1) {
+    throw new InputError(object, field, `"${endpoint}" is neither "namespace/pod" nor an IP address`)
+  }
+  const ns = endpoint.slice(0, slash)
+  const name = endpoint.slice(slash + 1)
+  const pod: PodInfo | undefined = state.pods.find((p) => p.namespace === ns && p.name === name)
+  if (!pod) throw new InputError(object, field, `no pod ${endpoint} in the cluster`)
+  if (pod.ips.length === 0) throw new InputError(object, field, `pod ${endpoint} has no IP address`)
+  return pod.ips
+}
