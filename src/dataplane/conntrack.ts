@@ -1,0 +1,170 @@
+// Conntrack entries as the agent needs them: list the flows (original direction) and delete
+// exactly the ones a new policy denies, so established connections are cut at once (the next
+// packet is judged afresh: NEW when nf_conntrack_tcp_loose picks it up, else INVALID; both are
+// queued by our rules). Listing goes through `conntrack -L -o extended`; deletion through a
+// batched ctnetlink helper (conntrack-netlink.ts), falling back to one `conntrack -D` per flow.
+import { isIPv6 } from 'node:net'
+import type { Exec } from '../lab/netns.js'
+import { CT_DELETE_PY } from './conntrack-netlink.js'
+
+const PROTO_NAMES: Readonly<Record<number, string>> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 33: 'DCCP', 47: 'GRE', 58: 'ICMPv6', 132: 'SCTP', 136: 'UDPLITE' }
+
+export type FlowProtocol = 'TCP' | 'UDP' | 'SCTP' | 'ICMP' | 'ICMPv6' | 'DCCP' | 'GRE' | 'UDPLITE' | string
+
+export interface Flow {
+  readonly family: 4 | 6
+  /** Upper-case name for known protocols, else the protocol number as text. */
+  readonly protocol: FlowProtocol
+  readonly protoNum: number
+  /** Original direction. */
+  readonly src: string
+  readonly dst: string
+  /** 0 for protocols without ports. */
+  readonly sport: number
+  readonly dport: number
+  /** TCP/SCTP/DCCP state (ESTABLISHED, SYN_SENT, COOKIE_WAIT, …). */
+  readonly state?: string
+  readonly icmp?: { readonly type: number; readonly code: number; readonly id: number }
+  readonly zone?: number
+  readonly mark?: number
+  /** [UNREPLIED], [ASSURED], … */
+  readonly flags?: readonly string[]
+}
+
+export interface FlowFilter {
+  readonly family?: 4 | 6
+  readonly protocol?: FlowProtocol
+  readonly src?: string
+  readonly dst?: string
+  readonly sport?: number
+  readonly dport?: number
+  /** Flows with src or dst in this set. */
+  readonly anyIp?: ReadonlySet<string>
+}
+
+/** Parses one line of `conntrack -L -o extended`; undefined for lines that are not entries. */
+export function parseConntrackLine(line: string): Flow | undefined {
+  const tok = line.trim().split(/\s+/)
+  if (tok.length < 6 || (tok[0] !== 'ipv4' && tok[0] !== 'ipv6')) return undefined
+  const family = tok[0] === 'ipv4' ? 4 : 6
+  const protoNum = Number(tok[3])
+  if (!Number.isInteger(protoNum)) return undefined
+  let i = 5 // after the timeout
+  let state: string | undefined
+  if (tok[i] && !tok[i]!.includes('=') && !tok[i]!.startsWith('[')) state = tok[i++]
+  const kv = new Map<string, string>()
+  const flags: string[] = []
+  for (; i < tok.length; i++) {
+    const t = tok[i]!
+    if (t.startsWith('[')) { flags.push(t.slice(1, -1)); continue }
+    const eq = t.indexOf('=')
+    if (eq <= 0) continue
+    const k = t.slice(0, eq)
+    // The first src/dst/sport/… is the original direction; the reply tuple repeats the keys.
+    if (!kv.has(k)) kv.set(k, t.slice(eq + 1))
+  }
+  const src = kv.get('src')
+  const dst = kv.get('dst')
+  if (!src || !dst) return undefined
+  const num = (k: string): number | undefined => (kv.has(k) ? Number(kv.get(k)) : undefined)
+  const icmp = protoNum === 1 || protoNum === 58
+  const zone = num('zone')
+  const mark = num('mark')
+  return {
+    family,
+    protocol: PROTO_NAMES[protoNum] ?? String(protoNum),
+    protoNum,
+    src,
+    dst,
+    sport: num('sport') ?? 0,
+    dport: num('dport') ?? 0,
+    ...(state ? { state } : {}),
+    ...(icmp ? { icmp: { type: num('type') ?? 0, code: num('code') ?? 0, id: num('id') ?? 0 } } : {}),
+    ...(zone !== undefined ? { zone } : {}),
+    ...(mark !== undefined ? { mark } : {}),
+    ...(flags.length ? { flags } : {}),
+  }
+}
+
+function matches(f: Flow, filter: FlowFilter | undefined): boolean {
+  if (!filter) return true
+  if (filter.protocol !== undefined && f.protocol !== filter.protocol) return false
+  if (filter.src !== undefined && f.src !== filter.src) return false
+  if (filter.dst !== undefined && f.dst !== filter.dst) return false
+  if (filter.sport !== undefined && f.sport !== filter.sport) return false
+  if (filter.dport !== undefined && f.dport !== filter.dport) return false
+  if (filter.anyIp && !filter.anyIp.has(f.src) && !filter.anyIp.has(f.dst)) return false
+  return true
+}
+
+/** Conntrack entries (of the namespace `exec` runs in), original direction, optionally filtered. */
+export async function listFlows(exec: Exec, filter?: FlowFilter): Promise<Flow[]> {
+  // `conntrack -L` without -f lists IPv4 only.
+  const families = filter?.family ? [filter.family] : [4, 6]
+  const outs = await Promise.all(families.map((fam) => exec(['conntrack', '-L', '-o', 'extended', '-f', fam === 4 ? 'ipv4' : 'ipv6'])))
+  const flows: Flow[] = []
+  for (const out of outs) {
+    for (const line of out.split('\n')) {
+      const f = parseConntrackLine(line)
+      if (f && matches(f, filter)) flows.push(f)
+    }
+  }
+  return flows
+}
+
+/** The ctnetlink helper's input line for a flow. */
+export function deleteRequestLine(f: Flow): string {
+  const tail = f.icmp ? `${f.icmp.type} ${f.icmp.code} ${f.icmp.id}` : `${f.sport} ${f.dport}`
+  return `${f.family} ${f.protoNum} ${f.src} ${f.dst} ${tail} zone=${f.zone ?? 0}`
+}
+
+export interface DeleteOptions {
+  /** 'netlink' (default: batched ctnetlink via python3, falls back to the tool) or 'tool'. */
+  readonly via?: 'netlink' | 'tool'
+}
+
+/**
+ * Deletes exactly these entries (by original tuple and zone) and resolves to how many existed and
+ * were deleted. Entries that are already gone are not an error.
+ */
+export async function deleteFlows(exec: Exec, flows: readonly Flow[], opts: DeleteOptions = {}): Promise<number> {
+  if (flows.length === 0) return 0
+  for (const f of flows) {
+    if (isIPv6(f.src) !== (f.family === 6)) throw new TypeError(`flow ${f.src} -> ${f.dst}: family ${f.family} does not match`)
+  }
+  if (opts.via !== 'tool') {
+    try {
+      const out = await exec(['python3', '-c', CT_DELETE_PY], flows.map(deleteRequestLine).join('\n') + '\n')
+      const m = /deleted=(\d+) missing=(\d+) failed=(\d+)/.exec(out)
+      if (m) {
+        if (Number(m[3]) > 0) throw new Error(`ctnetlink: ${m[3]} deletions failed`)
+        return Number(m[1])
+      }
+    } catch (e) {
+      if ((e as Error).message.startsWith('ctnetlink:')) throw e
+      // No python3 (or no ctnetlink): the slow path below still does the job.
+    }
+  }
+  return deleteWithTool(exec, flows)
+}
+
+/** One `conntrack -D` per flow (each dumps the table: slow for thousands), a few at a time. */
+async function deleteWithTool(exec: Exec, flows: readonly Flow[]): Promise<number> {
+  let deleted = 0
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < flows.length) {
+      const f = flows[next++]!
+      const argv = ['conntrack', '-D', '-f', f.family === 4 ? 'ipv4' : 'ipv6', '-s', f.src, '-d', f.dst, '-p', f.protocol.toLowerCase()]
+      const icmp = f.protoNum === 58 ? '--icmpv6' : '--icmp'
+      if (f.icmp) argv.push(`${icmp}-type`, String(f.icmp.type), `${icmp}-code`, String(f.icmp.code), `${icmp}-id`, String(f.icmp.id))
+      else if (f.sport || f.dport) argv.push('--sport', String(f.sport), '--dport', String(f.dport))
+      if (f.zone) argv.push('--zone', String(f.zone))
+      // Exit status 1 with "0 flow entries" when it is already gone.
+      const out = await exec(argv).catch(() => '')
+      deleted += out.split('\n').filter((l) => l.trim()).length > 0 ? 1 : 0
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(8, flows.length) }, worker))
+  return deleted
+}
