@@ -25,6 +25,13 @@ export interface AgentConfig {
   cutDeniedFlowsMs: number
   /** Unix socket for status and the live tap log. */
   controlSocket: string
+  /** Tap log as JSON lines to this file (rotated by size); empty: no file sink. */
+  tapFile: string
+  tapFileMaxBytes: number
+  /** Rotated tap files kept (FILE.1 … FILE.N). */
+  tapFileKeep: number
+  /** Tap ring buffer: records held between drains (64 bytes each); more are dropped and counted. */
+  tapRingSize: number
   /** host:port for /metrics, /healthz, /readyz; empty disables. */
   metricsAddress: string
   /** Own chain/table name prefix. */
@@ -49,6 +56,10 @@ export function defaults(): AgentConfig {
     ipBlockMatchesPodIPs: true,
     cutDeniedFlowsMs: 1000,
     controlSocket: '/run/netpol/agent.sock',
+    tapFile: '',
+    tapFileMaxBytes: 100 << 20,
+    tapFileKeep: 5,
+    tapRingSize: 16384,
     metricsAddress: '0.0.0.0:9743',
     table: 'netpol',
     minSyncIntervalMs: 10,
@@ -79,6 +90,10 @@ export function validate(c: AgentConfig): string[] {
   if (c.bridge && !/^[A-Za-z0-9_.-]{1,15}$/.test(c.bridge)) problems.push(`bridge: "${c.bridge}" is not an interface name`)
   if (!/^[a-z][a-z0-9-]{0,15}$/.test(c.table)) problems.push(`table: "${c.table}" must be lowercase letters, digits, dashes (≤16)`)
   if (!c.controlSocket.startsWith('/')) problems.push(`controlSocket: "${c.controlSocket}" must be an absolute path`)
+  if (c.tapFile && !c.tapFile.startsWith('/')) problems.push(`tapFile: "${c.tapFile}" must be an absolute path`)
+  if (!isInt(c.tapFileMaxBytes, 4096, 2 ** 40)) problems.push(`tapFileMaxBytes: ${c.tapFileMaxBytes} must be 4096-1099511627776`)
+  if (!isInt(c.tapFileKeep, 0, 1000)) problems.push(`tapFileKeep: ${c.tapFileKeep} must be 0-1000`)
+  if (!isInt(c.tapRingSize, 16, 1 << 22)) problems.push(`tapRingSize: ${c.tapRingSize} must be 16-4194304`)
   if (c.metricsAddress && !/^[^\s]*:\d{1,5}$/.test(c.metricsAddress)) problems.push(`metricsAddress: "${c.metricsAddress}" must be host:port`)
   if (!isInt(c.minSyncIntervalMs, 0, 60_000)) problems.push(`minSyncIntervalMs: ${c.minSyncIntervalMs} must be 0-60000`)
   if (!isInt(c.maxSyncIntervalMs, 1000, 86_400_000)) problems.push(`maxSyncIntervalMs: ${c.maxSyncIntervalMs} must be 1000-86400000`)
@@ -100,6 +115,10 @@ export const FLAG_HELP = `Options (defaults in brackets):
   --no-ipblock-pod-ips     ipBlock peers match only non-pod IPs [match pod IPs]
   --cut-denied-flows MS    cut established flows a policy change denies within MS, 0 never [1000]
   --control-socket PATH    status + live tap socket [/run/netpol/agent.sock]
+  --tap-file PATH          also write the tap log (every verdict, JSON lines) to PATH [off]
+  --tap-file-max-bytes N   rotate the tap file at N bytes [104857600]
+  --tap-file-keep N        rotated tap files kept (PATH.1 ... PATH.N) [5]
+  --tap-ring N             tap records buffered between drains; overflow is dropped and counted [16384]
   --metrics ADDR           host:port for /metrics /healthz /readyz, '' disables [0.0.0.0:9743]
   --table NAME             own chain/table prefix [netpol]
   --log-level LEVEL        debug|info|warn|error [info]`
@@ -138,6 +157,10 @@ export function parseAgentFlags(argv: readonly string[], base: AgentConfig = def
       case '--no-ipblock-pod-ips': c.ipBlockMatchesPodIPs = false; break
       case '--cut-denied-flows': c.cutDeniedFlowsMs = num(flag, value()); break
       case '--control-socket': c.controlSocket = value() ?? ''; break
+      case '--tap-file': c.tapFile = value() ?? ''; break
+      case '--tap-file-max-bytes': c.tapFileMaxBytes = num(flag, value()); break
+      case '--tap-file-keep': c.tapFileKeep = num(flag, value()); break
+      case '--tap-ring': c.tapRingSize = num(flag, value()); break
       case '--metrics': c.metricsAddress = value() ?? ''; break
       case '--table': c.table = value() ?? ''; break
       case '--log-level': c.logLevel = (value() ?? '') as AgentConfig['logLevel']; break
