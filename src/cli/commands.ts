@@ -2,9 +2,11 @@
 // src/cli/<name>.ts exporting a Command and add one line below.
 import type { Command } from './command.js'
 import { explainCommand } from './explain.js'
+import { labCommand } from './lab.js'
+import { tapCommand } from './tap.js'
 import { validateCommand } from './validate.js'
 import { verdictCommand } from './verdict.js'
 
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [verdictCommand, explainCommand, validateCommand].map((c) => [c.name, c]),
+  [verdictCommand, explainCommand, validateCommand, labCommand, tapCommand].map((c) => [c.name, c]),
 )

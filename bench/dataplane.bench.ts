@@ -1,0 +1,187 @@
+// Dataplane benchmark on the lab topology, every variant measured in the same run:
+//   baseline      no filtering at all
+//   agent         the netpol agent enforcing 10k policies (the probed pair allowed)
+//   nfqueue-npm   the npm `nfqueue` package (node-nfqueue) accepting every NEW packet, same rules shape
+// Workloads: iperf3 TCP throughput (1 stream) and a new-connection rate (wrk, Connection: close,
+// against nginx in the server pod). Plus the agent's first-packet verdict latency (queue → verdict).
+// Needs root and iperf3, wrk, nginx (scripts/setup.sh installs them).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ClusterState, NetworkPolicy, PodInfo } from '../src/api/types.js'
+import { getControlJson } from '../src/agent/control-server.js'
+import { stateToList } from '../src/lab/state-manifests.js'
+import { buildTopology, type Topology } from '../src/lab/topology.js'
+
+const CLIENT = 'bench/client'
+const SERVER = 'bench/server'
+const CLIENT_IP = '10.77.0.10'
+const SERVER_IP = '10.77.0.20'
+const QUEUE = 300
+
+interface Figures { tcpGbps: number; crr: number }
+
+function sh(ns: string, argv: string[], timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} (in ${ns}) exited ${code}: ${err || out}`))
+    })
+  })
+}
+
+function background(ns: string, argv: string[]): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: 'ignore' })
+}
+
+async function measure(topo: Topology, seconds: number): Promise<Figures> {
+  const c = topo.pods.get(CLIENT)!.ns
+  const iperf = JSON.parse(await sh(c, ['iperf3', '-c', SERVER_IP, '-t', String(seconds), '-J'])) as { end: { sum_received: { bits_per_second: number } } }
+  const wrk = await sh(c, ['wrk', '-t2', '-c16', `-d${Math.max(2, Math.round(seconds * 0.6))}s`, '-H', 'Connection: close', `http://${SERVER_IP}/`])
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(wrk)?.[1] ?? NaN)
+  return { tcpGbps: iperf.end.sum_received.bits_per_second / 1e9, crr: rps }
+}
+
+/** 10k policies elsewhere in the cluster, plus one isolating the server that allows the client. */
+function benchCluster(policies: number): ClusterState {
+  const pods: PodInfo[] = [
+    { namespace: 'bench', name: 'client', labels: { app: 'client' }, ips: [CLIENT_IP], ports: [] },
+    { namespace: 'bench', name: 'server', labels: { app: 'server' }, ips: [SERVER_IP], ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] },
+  ]
+  const namespaces = [{ name: 'bench', labels: { team: 'bench' } }]
+  const list: NetworkPolicy[] = [{
+    metadata: { namespace: 'bench', name: 'server-from-client' },
+    spec: { podSelector: { matchLabels: { app: 'server' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 'http' }, { port: 5201 }] }] },
+  }]
+  for (let i = 0; i < policies - 1; i++) {
+    const ns = `team-${i % 100}`
+    if (i < 100) namespaces.push({ name: ns, labels: { team: ns } })
+    list.push({
+      metadata: { namespace: ns, name: `policy-${i}` },
+      spec: {
+        podSelector: { matchLabels: { app: `app-${i % 50}` } },
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: `team-${(i + 1) % 100}` } }, podSelector: { matchLabels: { app: 'client' } } }, { ipBlock: { cidr: `172.${16 + (i % 16)}.${i % 256}.0/24` } }], ports: [{ port: 8000 + (i % 100) }] }],
+      },
+    })
+  }
+  return { namespaces, pods, policies: list }
+}
+
+function agentArgv(): string[] {
+  const main = fileURLToPath(new URL('../src/agent/main.ts', import.meta.url))
+  return [process.execPath, '--import', import.meta.resolve('tsx'), main]
+}
+
+async function waitReady(socket: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const s = await getControlJson<{ ready?: boolean }>(socket, '/status', 1000).catch(() => undefined)
+    if (s?.ready) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error('agent not ready after 30 s')
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref()
+  })
+}
+
+/** The npm nfqueue baseline: NEW packets on the server's veth queued to a trivial accept. */
+async function withNpmNfqueue<T>(topo: Topology, work: () => Promise<T>): Promise<T> {
+  const script = `const nfq = require(${JSON.stringify(fileURLToPath(new URL('../node_modules/nfqueue', import.meta.url)))});
+nfq.createQueueHandler(${QUEUE + 1}, 65535, (p) => p.setVerdict(nfq.NF_ACCEPT)); process.stdout.write('ready\\n')`
+  const child = spawn('ip', ['netns', 'exec', topo.nodeNs, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve())
+    child.once('exit', (code) => reject(new Error(`npm nfqueue handler exited ${code}`)))
+  })
+  const ifname = topo.pods.get(SERVER)!.hostIf
+  const rule = ['FORWARD', '-o', ifname, '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'NFQUEUE', '--queue-num', String(QUEUE + 1)]
+  await sh(topo.nodeNs, ['iptables', '-I', ...rule])
+  try {
+    return await work()
+  } finally {
+    await sh(topo.nodeNs, ['iptables', '-D', ...rule]).catch(() => undefined)
+    await stop(child)
+  }
+}
+
+export default async function dataplaneBench(args: string[]): Promise<void> {
+  const json = args.includes('--json')
+  const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 5)
+  const policyCount = Number(args.find((a) => a.startsWith('--policies='))?.slice(11) ?? 10_000)
+  if (process.getuid?.() !== 0) throw new Error('the dataplane bench needs root (network namespaces)')
+  const work = mkdtempSync(join(tmpdir(), 'netpol-bench-'))
+  const topo = await buildTopology({ prefix: `nb${process.pid % 100000}`, pods: [{ key: CLIENT, ips: [CLIENT_IP] }, { key: SERVER, ips: [SERVER_IP] }] })
+  const servers: ChildProcess[] = []
+  let agent: ChildProcess | undefined
+  try {
+    const s = topo.pods.get(SERVER)!.ns
+    writeFileSync(join(work, 'nginx.conf'), `worker_processes 1; pid ${work}/nginx.pid; error_log ${work}/nginx-error.log;
+events { worker_connections 4096; }
+http { access_log off; server { listen 80 reuseport backlog=4096; location / { return 200 "ok\\n"; } } }\n`)
+    servers.push(background(s, ['iperf3', '-s']), background(s, ['nginx', '-c', join(work, 'nginx.conf'), '-g', 'daemon off;']))
+    await new Promise((r) => setTimeout(r, 500))
+
+    const baseline = await measure(topo, seconds)
+    const npm = await withNpmNfqueue(topo, () => measure(topo, seconds))
+
+    const dir = join(work, 'policies')
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'cluster.json'), JSON.stringify(stateToList(benchCluster(policyCount))))
+    const socket = join(work, 'agent.sock')
+    agent = spawn('ip', ['netns', 'exec', topo.nodeNs, ...agentArgv(), 'run', '--source', dir, '--control-socket', socket, '--metrics', '', '--queue', String(QUEUE), '--log-level', 'warn'], { stdio: 'inherit' })
+    await waitReady(socket)
+    const withAgent = await measure(topo, seconds)
+    const status = await getControlJson<{ latencyUs: { p50: number; p99: number; count: number }; counters: { allowed: number; denied: number }; cache?: { hitRatio: number } }>(socket, '/status')
+
+    const r = {
+      bench: 'dataplane',
+      tcp_gbps_baseline: round(baseline.tcpGbps, 2),
+      tcp_gbps_agent: round(withAgent.tcpGbps, 2),
+      tcp_ratio: round(withAgent.tcpGbps / baseline.tcpGbps, 3),
+      crr_baseline: Math.round(baseline.crr),
+      crr_agent: Math.round(withAgent.crr),
+      crr_ratio: round(withAgent.crr / baseline.crr, 3),
+      crr_nfqueue_npm: Math.round(npm.crr),
+      tcp_gbps_nfqueue_npm: round(npm.tcpGbps, 2),
+      first_packet_p50_us: round(status.latencyUs.p50, 1),
+      first_packet_p99_us: round(status.latencyUs.p99, 1),
+      first_packets: status.latencyUs.count,
+      cache_hit_ratio: round(status.cache?.hitRatio ?? 0, 3),
+      policies: policyCount,
+    }
+    const rows: [string, string, string, string][] = [
+      ['variant', 'TCP Gbit/s', 'conn/s (wrk, close)', 'ratio (tcp / crr)'],
+      ['no filtering', `${r.tcp_gbps_baseline}`, `${r.crr_baseline}`, '1 / 1'],
+      [`netpol agent (${policyCount} policies)`, `${r.tcp_gbps_agent}`, `${r.crr_agent}`, `${r.tcp_ratio} / ${r.crr_ratio}`],
+      ['npm nfqueue, trivial accept', `${r.tcp_gbps_nfqueue_npm}`, `${r.crr_nfqueue_npm}`, `${round(npm.tcpGbps / baseline.tcpGbps, 3)} / ${round(npm.crr / baseline.crr, 3)}`],
+    ]
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)))
+    for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '))
+    console.log(`agent first-packet verdict latency (queue → verdict): p50 ${r.first_packet_p50_us} µs, p99 ${r.first_packet_p99_us} µs over ${r.first_packets} packets; cache hit ratio ${r.cache_hit_ratio}`)
+    if (json) console.log(JSON.stringify(r))
+  } finally {
+    await stop(agent)
+    for (const s of servers) s.kill('SIGKILL')
+    await topo.destroy()
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(x * f) / f
+}

@@ -1,0 +1,217 @@
+// The node agent: wires the one-way flow sync → store → engine → dataplane.
+//
+//   source (manifest dir / API informers) writes objects into the ClusterStore;
+//   a bounded-frequency runner drains the store's deltas into the engine (one recompile per burst),
+//   then makes the kernel's queue rules match the engine's isolated pods, and cuts established
+//   flows the new generation denies;
+//   NFQUEUE batches go through the PacketClassifier, which reads the engine's published tables.
+import type { PolicyEvaluator, ValidationIssue } from '../api/types.js'
+import { cutDeniedFlows, type CutResult } from './flow-cutter.js'
+import { BoundedFrequencyRunner } from './bounded-runner.js'
+import type { AgentConfig } from './config.js'
+import { UnsyncedEvaluator } from './unsynced-evaluator.js'
+import { PolicyEngine } from '../engine/index.js'
+import { detectBackend } from '../dataplane/backend-detect.js'
+import { discoverPodInterfaces } from '../dataplane/interfaces.js'
+import { NfQueue } from '../dataplane/nfqueue.js'
+import { PacketClassifier } from '../dataplane/packet-classifier.js'
+import { RuleManager, type Backend, type PodRuleTarget } from '../dataplane/rules.js'
+import type { NativeBinding } from '../native/index.js'
+import type { Exec } from '../lab/netns.js'
+import { ClusterStore } from '../store/cluster-store.js'
+
+/** A policy source feeding the store: resolves `start()` once the first full sync is in the store. */
+export interface PolicySource {
+  start(): Promise<unknown>
+  /** Re-read now (manifest directories; informers resync themselves). */
+  resync?(): Promise<unknown>
+  stop(): Promise<void>
+  issues(): readonly ValidationIssue[]
+}
+
+export interface AgentLogger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+  debug(obj: object, msg?: string): void
+}
+
+export interface AgentDeps {
+  readonly binding: NativeBinding
+  readonly exec: Exec
+  readonly log: AgentLogger
+  /** Builds the policy source for this agent's store. */
+  readonly makeSource: (store: ClusterStore, onChange: () => void) => PolicySource
+}
+
+export interface SyncRecord {
+  readonly generation: number
+  readonly at: number
+  /** ms from the sync's start to rules in place (the policy is enforced for new connections). */
+  readonly tookMs: number
+  readonly cut?: CutResult
+}
+
+export class NodeAgent {
+  readonly store = new ClusterStore()
+  readonly engine: PolicyEngine
+  readonly classifier: PacketClassifier
+  private readonly unsynced: PolicyEvaluator = new UnsyncedEvaluator()
+  private readonly queues: NfQueue[] = []
+  private rules: RuleManager | undefined
+  private backend: Backend | undefined
+  private source: PolicySource | undefined
+  private readonly runner: BoundedFrequencyRunner
+  private synced = false
+  private lastGeneration = 0
+  private lastSync: SyncRecord | undefined
+  private syncErrors = 0
+  private readonly startedAt = Date.now()
+
+  constructor(
+    readonly config: AgentConfig,
+    private readonly deps: AgentDeps,
+  ) {
+    this.engine = new PolicyEngine({
+      localNode: config.nodeName || undefined,
+      allowNodeTraffic: !config.enforceNodeTraffic,
+      ipBlockMatchesPodIPs: config.ipBlockMatchesPodIPs,
+    })
+    const startEvaluator = config.denyUntilSynced ? this.unsynced : this.engine
+    this.classifier = new PacketClassifier(startEvaluator, { failOpen: config.failMode === 'open', cacheSize: config.cacheSize })
+    this.runner = new BoundedFrequencyRunner(() => this.sync(), {
+      minIntervalMs: config.minSyncIntervalMs,
+      maxIntervalMs: config.maxSyncIntervalMs,
+      onError: (err) => {
+        this.syncErrors++
+        deps.log.error({ err: String(err) }, 'sync failed; retrying at the next interval')
+      },
+    })
+  }
+
+  /** Binds the queues, installs deny-until-synced rules, starts the source and the sync loop. */
+  async start(): Promise<void> {
+    const { config, deps } = this
+    this.backend = await detectBackend(deps.exec)
+    this.rules = new RuleManager(this.backend, {
+      queueNum: config.queueNum,
+      queueCount: config.queueCount,
+      failOpen: config.failMode === 'open',
+      enforceNodeTraffic: config.enforceNodeTraffic,
+      bridge: config.bridge || undefined,
+      table: config.table,
+    }, deps.exec)
+    // Queues first: rules that queue to an unbound queue drop (fail-closed) or pass (fail-open).
+    for (let q = config.queueNum; q < config.queueNum + config.queueCount; q++) {
+      const queue = new NfQueue(deps.binding, {
+        queue: q,
+        failOpen: config.failMode === 'open',
+        onError: (err) => deps.log.error({ err: String(err), queue: q }, 'packet handler error'),
+      })
+      queue.start(this.classifier.handleBatch)
+      this.queues.push(queue)
+    }
+    if (config.denyUntilSynced) await this.syncRules(true)
+    this.source = deps.makeSource(this.store, () => this.runner.request())
+    await this.source.start()
+    await this.sync()
+    this.runner.start()
+    deps.log.info({ backend: this.backend, generation: this.engine.generation, queues: this.queues.length }, 'agent synced and enforcing')
+  }
+
+  /** Re-reads the source and applies it; resolves when the result is enforced. */
+  async resync(): Promise<SyncRecord | undefined> {
+    await this.source?.resync?.()
+    this.runner.request()
+    await this.runner.idle()
+    return this.lastSync
+  }
+
+  /** Stops enforcing. Fail-closed leaves the queue rules (no bypass) so nothing slips through. */
+  async stop(): Promise<void> {
+    this.runner.stop()
+    await this.source?.stop()
+    if (this.config.failMode === 'open') await this.rules?.remove().catch(() => undefined)
+    for (const q of this.queues) q.close()
+    this.queues.length = 0
+  }
+
+  /** Removes every rule the agent installed (uninstall, or fail-open shutdown). */
+  async removeRules(): Promise<void> {
+    await this.rules?.remove()
+  }
+
+  status(): Record<string, unknown> {
+    const isolation = this.engine.isolation()
+    return {
+      ready: this.synced && this.queues.length > 0,
+      synced: this.synced,
+      backend: this.backend,
+      generation: this.engine.generation,
+      uptimeMs: Date.now() - this.startedAt,
+      lastSync: this.lastSync,
+      syncErrors: this.syncErrors,
+      isolatedPods: isolation.filter((p) => p.ingress || p.egress).length,
+      enforcedPods: isolation.length,
+      issues: [...(this.source?.issues() ?? []), ...this.engine.issues()],
+      counters: this.classifier.counters,
+      cache: this.classifier.cache?.stats(),
+      latencyUs: {
+        p50: this.classifier.latency.percentileUs(0.5),
+        p99: this.classifier.latency.percentileUs(0.99),
+        count: this.classifier.latency.count,
+      },
+      queues: this.queues.map((q) => q.stats()),
+      rules: this.rules?.stats(),
+    }
+  }
+
+  /** One pass of the loop: deltas → engine → rules → cut flows the new generation denies. */
+  private async sync(): Promise<void> {
+    const started = performance.now()
+    const deltas = this.store.drain()
+    if (deltas.length > 0) {
+      const result = this.engine.apply(deltas)
+      for (const issue of result.issues) this.deps.log.warn({ ...issue }, 'policy problem')
+    }
+    if (!this.synced) {
+      this.synced = true
+      this.classifier.setEvaluator(this.engine)
+    }
+    await this.syncRules(false)
+    const tookMs = performance.now() - started
+    let cut: CutResult | undefined
+    const generation = this.engine.generation
+    if (generation !== this.lastGeneration && this.config.cutDeniedFlowsMs > 0) {
+      cut = await cutDeniedFlows(this.engine, this.deps.exec)
+      if (cut.deleted > 0) this.deps.log.info({ ...cut, generation }, 'cut established flows the new policy denies')
+    }
+    this.lastGeneration = generation
+    this.lastSync = { generation, at: Date.now(), tookMs, cut }
+  }
+
+  /** Makes the queue rules match the engine's isolated pods (or every pod before the first sync). */
+  private async syncRules(denyAll: boolean): Promise<void> {
+    const byIp = await discoverPodInterfaces(this.deps.exec)
+    const targets = new Map<string, PodRuleTarget>()
+    if (denyAll) {
+      for (const [ip, ifname] of byIp) addTarget(targets, ifname, ip, true, true)
+    } else {
+      for (const pod of this.engine.isolation()) {
+        if (!pod.ingress && !pod.egress) continue
+        for (const ip of pod.ips) {
+          const ifname = byIp.get(ip)
+          if (ifname !== undefined) addTarget(targets, ifname, ip, pod.ingress, pod.egress)
+        }
+      }
+    }
+    await this.rules!.sync([...targets.values()])
+  }
+}
+
+function addTarget(targets: Map<string, PodRuleTarget>, ifname: string, ip: string, ingress: boolean, egress: boolean): void {
+  const t = targets.get(ifname)
+  targets.set(ifname, t
+    ? { ifname, ips: [...t.ips, ip], ingress: t.ingress || ingress, egress: t.egress || egress }
+    : { ifname, ips: [ip], ingress, egress })
+}
