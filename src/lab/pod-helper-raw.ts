@@ -17,9 +17,21 @@ interface NativeBinding {
   openRawSocket(family: 4 | 6, protocol: number, onPacket: RawPacketHandler): RawSocket
 }
 
+type NativeLoader = () => Promise<{ loadBinding?: () => Partial<NativeBinding> }>
+let nativeLoader: NativeLoader | undefined
+
+/** For a bundled helper (probe.ts): how to reach the addon when '../native/index.js' is not next door. */
+export function setNativeLoader(loader: NativeLoader): void {
+  nativeLoader = loader
+}
+
 async function nativeBinding(): Promise<NativeBinding | undefined> {
   if (process.env.NETPOL_LAB_RAW === 'python') return undefined
   try {
+    if (nativeLoader) {
+      const b = (await nativeLoader()).loadBinding?.()
+      return typeof b?.openRawSocket === 'function' ? (b as NativeBinding) : undefined
+    }
     // A variable specifier: the addon is optional for the lab, and may be absent from the tree.
     const spec = '../native/index.js'
     const mod = (await import(spec)) as { loadBinding?: () => Partial<NativeBinding> }

@@ -62,6 +62,7 @@ async function main(): Promise<void> {
   const rl = createInterface({ input: process.stdin })
   rl.on('close', shutdown)
   rl.on('line', (line) => {
+    if (!line.trim()) return
     let cmd: { id?: unknown; op?: unknown; to?: unknown; port?: unknown; protocol?: unknown; timeoutMs?: unknown }
     try { cmd = JSON.parse(line) as typeof cmd } catch { reply({ ok: false, error: 'bad json' }); return }
     const id = cmd.id

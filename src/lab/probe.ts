@@ -3,6 +3,8 @@
 // helper's JSON-lines stdin/stdout.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { mkdirSync, rmSync } from 'node:fs'
+import path from 'node:path'
 import { createInterface } from 'node:readline'
 import type { PolicyProtocol } from '../api/types.js'
 import type { Topology } from './topology.js'
@@ -32,13 +34,48 @@ interface Helper {
   sctp: string | false
 }
 
-/** argv that starts the helper: compiled JS when this module is compiled, tsx in development. */
-function helperArgv(): string[] {
+let bundled: Promise<string | undefined> | undefined
+
+/**
+ * Development (running from .ts): one esbuild bundle of the helper per process, so each helper
+ * starts as plain JS (under tsx every helper pays ~3x the CPU to compile itself; with 30 pods on
+ * 2 cores that is seconds). It lives in <root>/node_modules/.netpol-lab/, two levels below the
+ * package root like src/native/, so the addon's own relative path still finds native/build.
+ */
+function bundleHelper(srcDir: string): Promise<string | undefined> {
+  bundled ??= (async () => {
+    try {
+      const esbuild = await import('esbuild')
+      const outDir = path.resolve(srcDir, '../../node_modules/.netpol-lab')
+      const outfile = path.join(outDir, `pod-helper.${process.pid}.mjs`)
+      mkdirSync(outDir, { recursive: true })
+      const entry = [
+        `import { setNativeLoader } from ${JSON.stringify(path.join(srcDir, 'pod-helper-raw.ts'))}`,
+        `setNativeLoader(() => import(${JSON.stringify(path.resolve(srcDir, '../native/index.ts'))}))`,
+        `await import(${JSON.stringify(path.join(srcDir, 'pod-helper.ts'))})`,
+      ].join('\n')
+      await esbuild.build({
+        stdin: { contents: entry, resolveDir: srcDir, loader: 'ts' },
+        bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'silent',
+        // createRequire for the addon's .node file must stay a runtime require.
+        external: ['*.node'],
+      })
+      process.once('exit', () => rmSync(outfile, { force: true }))
+      return outfile
+    } catch {
+      return undefined
+    }
+  })()
+  return bundled
+}
+
+/** argv that starts the helper: compiled JS when this module is compiled, a bundle (or tsx) in development. */
+async function helperArgv(): Promise<string[]> {
   const self = fileURLToPath(import.meta.url)
-  if (self.endsWith('.ts')) {
-    return [process.execPath, '--import', import.meta.resolve('tsx'), self.replace(/probe\.ts$/, 'pod-helper.ts')]
-  }
-  return [process.execPath, self.replace(/probe\.js$/, 'pod-helper.js')]
+  if (!self.endsWith('.ts')) return [process.execPath, self.replace(/probe\.js$/, 'pod-helper.js')]
+  const bundle = process.env.NETPOL_LAB_HELPER === 'tsx' ? undefined : await bundleHelper(path.dirname(self))
+  if (bundle) return [process.execPath, bundle]
+  return [process.execPath, '--import', import.meta.resolve('tsx'), self.replace(/probe\.ts$/, 'pod-helper.ts')]
 }
 
 const live = new Set<LabProber>()
@@ -67,7 +104,8 @@ export class LabProber {
     const targets: [string, string][] = [...this.topo.pods].map(([key, p]) => [key, p.ns])
     if (this.opts.nodeKey) targets.push([this.opts.nodeKey, this.topo.nodeNs])
     try {
-      await Promise.all(targets.map(([key, ns]) => this.startHelper(key, ns)))
+      const argv = await helperArgv()
+      await Promise.all(targets.map(([key, ns]) => this.startHelper(key, ns, argv)))
     } catch (e) {
       await this.close()
       throw e
@@ -75,9 +113,9 @@ export class LabProber {
     return this
   }
 
-  private startHelper(key: string, ns: string): Promise<void> {
+  private startHelper(key: string, ns: string, helper0: readonly string[]): Promise<void> {
     const serve = (this.ports.get(key) ?? []).map((p) => `${p.port}/${p.protocol}`).join(',')
-    const argv = ['ip', 'netns', 'exec', ns, ...helperArgv(), '--name', key, '--serve', serve]
+    const argv = ['ip', 'netns', 'exec', ns, ...helper0, '--name', key, '--serve', serve]
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
     const helper: Helper = { key, child, pending: new Map(), sctp: false }
     this.helpers.set(key, helper)
