@@ -61,6 +61,31 @@ t.test('user errors: one clear message, usage where it helps, exit 2, never a st
   })
 })
 
+t.test('problems go to stderr; stdout stays one JSON document', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'netpol-cli-dir-'))
+  writeFileSync(join(dir, 'pods.yaml'), 'kind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a}}\nstatus: {podIP: 10.0.0.1}\n---\nkind: Pod\nmetadata: {name: b, namespace: x}\nstatus: {podIP: 10.0.0.2}\n')
+  writeFileSync(join(dir, 'deny.yaml'), 'kind: NetworkPolicy\nmetadata: {name: deny, namespace: x}\nspec: {podSelector: {matchLabels: {app: a}}, policyTypes: [Ingress], ingress: [{ports: [{port: 80, endPort: 70}]}]}\n')
+  const r = await runCli(['verdict', '--cluster', dir, '--probe-from', 'x/b', '--probe-to', 'x/a', '--port', '80'])
+  t.equal(r.code, 0, 'the invalid policy is left out, so the probe is allowed')
+  t.equal((JSON.parse(r.stdout) as { steps: unknown[] }).steps.length, 1, 'stdout is the JSON document')
+  t.match(r.stderr, new RegExp(`^note: left out, the API server would reject it: file ${join(dir, 'deny.yaml')}: NetworkPolicy x/deny: spec\\.ingress\\[0\\]\\.ports\\[0\\]\\.endPort: `), 'stderr names file, object and field')
+  const conf = await runCli(['verdict', '--cluster', '/work/shared/conformance/189-spec-invalid-policies-rejected.json'])
+  t.equal(conf.stderr, '', 'a cluster file\'s invalidPolicies are expected: no noise')
+})
+
+t.test('--node-ip makes pod <-> node traffic node-local', async (t) => {
+  const args = ['verdict', '--cluster', 'examples/demo-cluster.json', '--node', 'node-2', '--probe-from', '192.168.0.2', '--probe-to', 'db/postgres', '--port', '5432']
+  const without = await runCli(args)
+  const withIP = await runCli([...args, '--node-ip', '192.168.0.2', '--node-ip', 'fd00::2'])
+  const reason = (r: { stdout: string }) => (JSON.parse(r.stdout) as { steps: { results: { ingress: { reason: string } }[] }[] }).steps[0]!.results[0]!.ingress.reason
+  t.equal(reason(without), 'no-rule-matched', 'an unknown address is isolated away')
+  t.equal(reason(withIP), 'node-local', 'the node itself (kubelet probes) is let in')
+  t.equal(withIP.code, 0)
+  const bad = await runCli([...args, '--node-ip', 'nope'])
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, /^netpol verdict: option --node-ip: "nope" is not an IP address\n/)
+})
+
 t.test('netpol explain', async (t) => {
   const cases: { name: string; args: string[]; code: number; text: RegExp[] }[] = [
     {

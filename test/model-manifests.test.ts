@@ -85,7 +85,7 @@ t.test('bad input: issues and errors name the file, object and field', async (t)
   const p = convertFile('kind: NetworkPolicy\nmetadata: {name: p}\nspec: {podSelector: {matchExpressions: [{key: a, operator: Bogus}]}}\n', 'p.yaml')
   t.equal(p.policies.length, 0, 'an invalid policy is left out of the state')
   t.equal(p.rejected.length, 1, 'and listed as rejected')
-  t.match(p.rejected[0]!.reason, /^spec\.podSelector\.matchExpressions\[0\]\.operator: /, 'with the field in its reason')
+  t.match(p.rejected[0]!.reason, /^file p\.yaml: NetworkPolicy default\/p: spec\.podSelector\.matchExpressions\[0\]\.operator: /, 'with file, object and field in its reason')
 
   const syntax: { name: string; file: string; text: string; want: RegExp }[] = [
     { name: 'YAML syntax error', file: 'bad.yaml', text: 'kind: Pod\nmetadata: {name: a\n', want: /^file bad\.yaml: invalid YAML: .*line/ },
@@ -110,10 +110,12 @@ t.test('loadCluster: cluster files and manifests give the same shape', async (t)
   t.ok(conf.steps[0]!.probes.length > 0, 'with probes')
   const single = await loadCluster('/work/shared/conformance/001-default-deny-ingress.json')
   t.equal(single.steps.length, 1, 'a single-state file is one step')
+  t.equal(single.format, 'cluster-file', 'detected as a cluster file')
 
   const man = await loadCluster(`${FIX}/list.json`)
   t.strictSame(ids(man.steps[0]!.state), { namespaces: ['x'], pods: ['x/a 10.0.1.11,fd00::111'], policies: ['x/deny-all'] }, 'a List is manifests, not a cluster file')
   t.strictSame(man.steps[0]!.probes, [], 'manifests have no probes')
+  t.equal(man.format, 'manifests', 'detected as manifests')
   const dir = await loadCluster(`${FIX}/dir`)
   t.equal(dir.steps.length, 1, 'a directory is one step')
 

@@ -2,10 +2,11 @@
 // cluster file's states the way the agent does (a full load, then store-computed deltas), and
 // turning a probe's "ns/name" endpoints into the IPs of a flow.
 import { isIP } from 'node:net'
-import type { ClusterState, FlowKey, PodInfo, PolicyProtocol } from '../api/types.js'
+import type { ClusterState, FlowKey, PodInfo, PolicyProtocol, ValidationIssue } from '../api/types.js'
 import { PolicyEngine } from '../engine/index.js'
 import type { ClusterFile, ClusterStep, Probe } from '../model/cluster-file.js'
 import { InputError } from '../model/errors.js'
+import type { LoadedCluster } from '../model/load-cluster.js'
 import { ClusterStore } from '../store/cluster-store.js'
 import { boolFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from './command.js'
 
@@ -13,14 +14,18 @@ export const ENGINE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'no-ipblock-pod-ips': { type: 'boolean', help: 'ipBlock never matches pod IPs (GKE Dataplane V2 style); default: it does, as upstream' },
   'deny-node-traffic': { type: 'boolean', help: 'do not exempt traffic between a pod and its own node (kubelet probes)' },
   node: { type: 'string', value: 'NAME', help: 'enforce as the agent on this node would (other nodes\' pods: "not-local")' },
+  'node-ip': { type: 'string', value: 'IP', multiple: true, help: 'an IP of that node (repeatable): pod <-> node traffic is "node-local"' },
 }
 
 export type EngineOptions = ConstructorParameters<typeof PolicyEngine>[0]
 
 export function engineOptions(args: ParsedArgs): NonNullable<EngineOptions> {
   const node = stringFlag(args, 'node')
+  const nodeIPs = (args.flags['node-ip'] as string[] | undefined) ?? []
+  for (const ip of nodeIPs) if (!isIP(ip)) throw new UsageError(`option --node-ip: "${ip}" is not an IP address`)
   return {
     ...(node !== undefined ? { localNode: node } : {}),
+    ...(nodeIPs.length > 0 ? { nodeIPs } : {}),
     allowNodeTraffic: !boolFlag(args, 'deny-node-traffic'),
     ipBlockMatchesPodIPs: !boolFlag(args, 'no-ipblock-pod-ips'),
   }
@@ -29,20 +34,39 @@ export function engineOptions(args: ParsedArgs): NonNullable<EngineOptions> {
 /**
  * Calls `each` with an engine holding each step's state in turn. Steps after the first reach the
  * engine as deltas from the ClusterStore, exercising the incremental path the agent uses.
+ * Returns the problems the engine reported along the way (each once).
  */
 export async function forEachStep(
   cluster: ClusterFile,
   options: EngineOptions,
   each: (step: ClusterStep, engine: PolicyEngine, index: number) => void | Promise<void>,
-): Promise<void> {
+): Promise<ValidationIssue[]> {
   const engine = new PolicyEngine(options)
   const store = new ClusterStore()
+  const issues = new Map<string, ValidationIssue>()
   for (let i = 0; i < cluster.steps.length; i++) {
     const step = cluster.steps[i]!
     const deltas = store.replaceAll(step.state)
-    if (i === 0) engine.load(store.state())
-    else engine.apply(deltas)
+    const result = i === 0 ? engine.load(store.state()) : engine.apply(deltas)
+    for (const issue of result.issues) issues.set(formatIssue(issue), issue)
     await each(step, engine, i)
+  }
+  return [...issues.values()]
+}
+
+export function formatIssue(i: ValidationIssue): string {
+  return `${i.severity}: ${i.object}${i.field ? `: ${i.field}` : ''}: ${i.message}`
+}
+
+/**
+ * To stderr, so stdout stays one JSON document / the explanation: policies the engine flagged,
+ * and policies of manifests left out as invalid (a cluster file's invalidPolicies are expected).
+ */
+export function reportProblems(cluster: LoadedCluster, engineIssues: readonly ValidationIssue[], err: (s: string) => void): void {
+  for (const i of engineIssues) err(`${formatIssue(i)}\n`)
+  if (cluster.format !== 'manifests') return
+  for (const step of cluster.steps) {
+    for (const r of step.invalidPolicies) err(`note: left out, the API server would reject it: ${r.reason}\n`)
   }
 }
 

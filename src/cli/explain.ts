@@ -1,6 +1,6 @@
 // `netpol explain`: the engine's account of one flow, for a human.
 import { loadCluster } from '../model/load-cluster.js'
-import { ENGINE_FLAGS, engineOptions, flowOf, forEachStep, protocolFlag } from './cluster-run.js'
+import { ENGINE_FLAGS, engineOptions, flowOf, forEachStep, reportProblems, protocolFlag } from './cluster-run.js'
 import { intFlag, requiredFlag, UsageError, type Command } from './command.js'
 
 export const explainCommand: Command = {
@@ -30,12 +30,13 @@ example:
     const step = intFlag(args, 'step', 1, Number.MAX_SAFE_INTEGER) ?? 1
     if (step > cluster.steps.length) throw new UsageError(`option --step: the cluster has ${cluster.steps.length} step(s)`)
     let allowed = false
-    await forEachStep({ ...cluster, steps: cluster.steps.slice(0, step) }, engineOptions(args), (s, engine, i) => {
+    const problems = await forEachStep({ ...cluster, steps: cluster.steps.slice(0, step) }, engineOptions(args), (s, engine, i) => {
       if (i !== step - 1) return
       const { verdict, text } = engine.explain(flowOf(s.state, { from, to, port, protocol }, 'probe'))
       allowed = verdict.allowed
       io.out(text.endsWith('\n') ? text : text + '\n')
     })
+    reportProblems(cluster, problems, io.err)
     return allowed ? 0 : 1
   },
 }

@@ -1,6 +1,6 @@
 // `netpol verdict`: every probe of every step of a cluster, as one JSON document on stdout.
 import { loadCluster } from '../model/load-cluster.js'
-import { ENGINE_FLAGS, engineOptions, flowOf, forEachStep, probeFromFlags } from './cluster-run.js'
+import { ENGINE_FLAGS, engineOptions, flowOf, forEachStep, reportProblems, probeFromFlags } from './cluster-run.js'
 import { intFlag, requiredFlag, type Command } from './command.js'
 
 export const verdictCommand: Command = {
@@ -34,7 +34,7 @@ example:
     const adHoc = probeFromFlags(args, 'probe-', intFlag(args, 'port', 1, 65535))
     let denied = false
     const steps: { results: unknown[] }[] = []
-    await forEachStep(cluster, engineOptions(args), (step, engine, i) => {
+    const problems = await forEachStep(cluster, engineOptions(args), (step, engine, i) => {
       const probes = adHoc ? [adHoc] : step.probes
       const results = probes.map((probe, j) => {
         const flow = flowOf(step.state, probe, adHoc ? 'probe' : `step ${i + 1} probes[${j}]`)
@@ -44,6 +44,7 @@ example:
       })
       steps.push({ results })
     })
+    reportProblems(cluster, problems, io.err)
     io.out(JSON.stringify({ steps }, null, 2) + '\n')
     return adHoc && denied ? 1 : 0
   },

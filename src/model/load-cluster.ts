@@ -17,7 +17,12 @@ export function isClusterFileObject(v: unknown): boolean {
   return isObject(v) && v.kind === undefined && CLUSTER_FILE_KEYS.some((k) => k in v)
 }
 
-export async function loadCluster(path: string): Promise<ClusterFile> {
+/** A ClusterFile plus which format it was read from. */
+export interface LoadedCluster extends ClusterFile {
+  readonly format: 'cluster-file' | 'manifests'
+}
+
+export async function loadCluster(path: string): Promise<LoadedCluster> {
   let isDir: boolean
   try {
     isDir = (await stat(path)).isDirectory()
@@ -32,7 +37,7 @@ export async function loadCluster(path: string): Promise<ClusterFile> {
     throw new InputError(`file ${path}`, '', `cannot read: ${e.code ?? e.message}`)
   })
   const root = peekRoot(text, path)
-  if (isClusterFileObject(root)) return parseClusterFile(root, `file ${path}`)
+  if (isClusterFileObject(root)) return { ...parseClusterFile(root, `file ${path}`), format: 'cluster-file' }
   const file = convertFile(text, path)
   return manifestCluster(basename(path), mergeFiles([file]).state, file.malformed, file.rejected)
 }
@@ -51,8 +56,8 @@ export function peekRoot(text: string, path: string): unknown {
  * Malformed objects (a pod with a bad IP) make the whole input unusable for a verdict: throw the
  * first. Invalid policies are what the API server would reject: they become invalidPolicies.
  */
-function manifestCluster(name: string, state: ClusterState, malformed: ValidationIssue[], rejected: RejectedPolicy[]): ClusterFile {
+function manifestCluster(name: string, state: ClusterState, malformed: ValidationIssue[], rejected: RejectedPolicy[]): LoadedCluster {
   const bad = malformed[0]
   if (bad) throw new InputError(bad.object, bad.field, bad.message)
-  return { name, steps: [{ state, invalidPolicies: rejected, probes: [] }] }
+  return { name, format: 'manifests', steps: [{ state, invalidPolicies: rejected, probes: [] }] }
 }

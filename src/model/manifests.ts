@@ -12,7 +12,7 @@ import { namespaceFromObject, objectLabel, podFromObject, policyFromObject, NAME
 
 export type ModelKind = 'Namespace' | 'Pod' | 'NetworkPolicy'
 
-/** A policy the API server would refuse, with the first reason. */
+/** A policy the API server would refuse, with the first reason ("file f: NetworkPolicy x/p: field: message"). */
 export interface RejectedPolicy {
   readonly reason: string
   readonly policy: unknown
@@ -73,7 +73,7 @@ export function convertFile(text: string, file: string): FileObjects {
         out.issues.push(...issues)
         const firstError = issues.find((i) => i.severity === 'error')
         if (firstError) {
-          out.rejected.push({ reason: `${firstError.field}: ${firstError.message}`, policy })
+          out.rejected.push({ reason: `${firstError.object}: ${firstError.field}: ${firstError.message}`, policy })
           out.failed.push(label)
         } else {
           out.policies.push(policy)
