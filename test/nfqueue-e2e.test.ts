@@ -94,6 +94,12 @@ t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, by
       t.equal(count(7001, from), 0, `${fam} 7001 dropped`)
       t.equal(count(7002, from), 3, `${fam} 7002 accepted with a mark`)
     }
+    // A second program on the same queue number: the kernel refuses the bind (EPERM: the queue
+    // belongs to another netlink port).
+    const second = Proc.spawn(t, topo.nodeNs, AGENT, [JSON.stringify({ queue: 3 })])
+    await second.exited
+    t.match(JSON.parse(await second.waitFor((l) => l.includes('"error"'))), { error: { name: 'NativeError', errno: 1, code: 'EPERM', syscall: /NFQNL_CFG_CMD_BIND/ } },
+      'a queue bound elsewhere: NativeError EPERM naming the bind')
     const pkts = q.json<PacketLine>().filter((p) => 'proto' in p)
     t.equal(pkts.length, 18, 'every datagram was queued once')
     const v4 = pkts.find((p) => p.family === 4 && p.dport === 7000)!

@@ -164,3 +164,26 @@ t.test('stats map the addon counters', async (t) => {
   t.match(q.stats(), { batches: 0, packets: 5, enobufs: 2, verdicts: 0, handlerErrors: 0 })
   t.equal(STAT_FIELDS, 10)
 })
+
+t.test('the real addon rejects bad openQueue arguments with a usage TypeError (before any socket)', async (t) => {
+  const { loadBinding } = await import('../src/native/index.js')
+  const b = loadBinding()
+  const good = { queue: 1, copyRange: 128, maxLen: 16, failOpen: false, gso: true, rcvbuf: 1 << 20, defaultVerdict: 0 }
+  const data = Buffer.alloc(1024)
+  const meta = new Uint32Array(META_FIELDS * 4)
+  const noop = (): void => {}
+  const cases: [string, unknown[]][] = [
+    ['no arguments', []],
+    ['queue 70000', [{ ...good, queue: 70000 }, data, meta, noop]],
+    ['copyRange 0', [{ ...good, copyRange: 0 }, data, meta, noop]],
+    ['defaultVerdict 4', [{ ...good, defaultVerdict: 4 }, data, meta, noop]],
+    ['failOpen missing', [{ ...good, failOpen: undefined }, data, meta, noop]],
+    ['data smaller than copyRange', [good, Buffer.alloc(64), meta, noop]],
+    ['meta not Uint32Array', [good, data, new Float64Array(11), noop]],
+    ['meta shorter than one packet', [good, data, new Uint32Array(5), noop]],
+    ['callback not a function', [good, data, meta, 1]],
+  ]
+  for (const [name, args] of cases) {
+    t.throws(() => (b.openQueue as (...a: unknown[]) => unknown)(...args), { name: 'TypeError', message: /^openQueue\(options/ }, name)
+  }
+})

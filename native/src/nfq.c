@@ -82,7 +82,9 @@ static int config_request(nfq* q, const void* msg, size_t len, const char** sysc
     *syscall = "sendmsg";
     return err;
   }
-  uint8_t buf[8192] __attribute__((aligned(4)));
+  // The first receive slot: large enough for any packet message at this queue's copy range.
+  uint8_t* buf = q->rbuf;
+  size_t bufsize = q->slot_size;
   for (;;) {
     struct pollfd pfd = {.fd = q->h.fd, .events = POLLIN};
     int pr = poll(&pfd, 1, CONFIG_TIMEOUT_MS);
@@ -95,7 +97,7 @@ static int config_request(nfq* q, const void* msg, size_t len, const char** sysc
       *syscall = "recvmsg (no ack)";
       return ETIMEDOUT;
     }
-    ssize_t n = recv(q->h.fd, buf, sizeof buf, MSG_DONTWAIT);
+    ssize_t n = recv(q->h.fd, buf, bufsize, MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       if (errno == ENOBUFS) {
@@ -316,6 +318,19 @@ static bool nfq_setup(napi_env env, nfq* q, uint32_t copy_range, uint32_t maxlen
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0)
     return throw_errno(env, "setsockopt", errno, "SO_RCVBUF"), false;
   // NETLINK_NO_ENOBUFS stays off: an overrun must be visible (counted as enobufs).
+  // Receive slots: the payload (≤ copy range) plus room for every other attribute the kernel adds.
+  q->slot_size = ((size_t)copy_range + 1024 + 63) & ~(size_t)63;
+  q->slots = q->cap < 64 ? (unsigned)q->cap : 64;
+  q->rbuf = aligned_alloc(64, q->slot_size * q->slots);
+  q->msgs = calloc(q->slots, sizeof *q->msgs);
+  q->iovs = calloc(q->slots, sizeof *q->iovs);
+  if (!q->rbuf || !q->msgs || !q->iovs) return throw_errno(env, "malloc", ENOMEM, what), false;
+  for (unsigned i = 0; i < q->slots; i++) {
+    q->iovs[i].iov_base = q->rbuf + i * q->slot_size;
+    q->iovs[i].iov_len = q->slot_size;
+    q->msgs[i].msg_hdr.msg_iov = &q->iovs[i];
+    q->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
   uint8_t buf[256] __attribute__((aligned(4)));
   const char* syscall = "";
   size_t len = nfq_put_bind(buf, ++q->seq, q->queue, NFQNL_CFG_CMD_BIND);
@@ -335,19 +350,6 @@ static bool nfq_setup(napi_env env, nfq* q, uint32_t copy_range, uint32_t maxlen
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return throw_errno(env, "fcntl", errno, "O_NONBLOCK"), false;
 
-  // Receive slots: the payload (≤ copy range) plus room for every other attribute the kernel adds.
-  q->slot_size = ((size_t)copy_range + 1024 + 63) & ~(size_t)63;
-  q->slots = q->cap < 64 ? (unsigned)q->cap : 64;
-  q->rbuf = aligned_alloc(64, q->slot_size * q->slots);
-  q->msgs = calloc(q->slots, sizeof *q->msgs);
-  q->iovs = calloc(q->slots, sizeof *q->iovs);
-  if (!q->rbuf || !q->msgs || !q->iovs) return throw_errno(env, "malloc", ENOMEM, what), false;
-  for (unsigned i = 0; i < q->slots; i++) {
-    q->iovs[i].iov_base = q->rbuf + i * q->slot_size;
-    q->iovs[i].iov_len = q->slot_size;
-    q->msgs[i].msg_hdr.msg_iov = &q->iovs[i];
-    q->msgs[i].msg_hdr.msg_iovlen = 1;
-  }
   return true;
 }
 
