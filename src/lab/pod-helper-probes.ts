@@ -84,6 +84,7 @@ export function probeUdp(to: string, port: number, timeoutMs: number): Promise<P
       if (rinfo.port === port && msg.equals(token)) done({ ok: true })
     })
     sock.on('error', (e) => done({ ok: false, error: reason(e) }))
-    sock.send(token, port, to, (e) => { if (e) done({ ok: false, error: reason(e) }) })
+    // Connected, so that an ICMP port unreachable comes back as ECONNREFUSED ('refused').
+    sock.connect(port, to, () => sock.send(token, (e) => { if (e) done({ ok: false, error: reason(e) }) }))
   })
 }
