@@ -71,6 +71,17 @@ t.test('problems go to stderr; stdout stays one JSON document', async (t) => {
   t.match(r.stderr, new RegExp(`^note: left out, the API server would reject it: file ${join(dir, 'deny.yaml')}: NetworkPolicy x/deny: spec\\.ingress\\[0\\]\\.ports\\[0\\]\\.endPort: `), 'stderr names file, object and field')
   const conf = await runCli(['verdict', '--cluster', '/work/shared/conformance/189-spec-invalid-policies-rejected.json'])
   t.equal(conf.stderr, '', 'a cluster file\'s invalidPolicies are expected: no noise')
+  const cf = join(dir, 'cluster.json')
+  writeFileSync(cf, JSON.stringify({
+    namespaces: [{ name: 'x' }],
+    pods: [{ namespace: 'x', name: 'a', ip: '10.0.0.1' }],
+    policies: [{ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'p', namespace: 'x' }, spec: { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/33' } }] }] } }],
+    probes: [{ from: '10.9.9.9', to: 'x/a', port: 80, protocol: 'TCP' }],
+  }))
+  const engine = await runCli(['verdict', '--cluster', cf])
+  t.equal(engine.code, 0, 'an invalid policy the file did not flag: verdicts still computed')
+  t.equal(engine.stderr, `error: file ${cf}: NetworkPolicy x/p: spec.ingress[0].from[0].ipBlock.cidr: Invalid value: "10.0.0.0/33": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)\n`, 'the engine\'s finding, naming the file')
+  t.equal((JSON.parse(engine.stdout) as { steps: { results: { allowed: boolean }[] }[] }).steps[0]!.results[0]!.allowed, false, 'the bad peer matches nothing (never fail open)')
 })
 
 t.test('--node-ip makes pod <-> node traffic node-local', async (t) => {

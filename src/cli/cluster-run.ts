@@ -62,8 +62,8 @@ export function formatIssue(i: ValidationIssue): string {
  * To stderr, so stdout stays one JSON document / the explanation: policies the engine flagged,
  * and policies of manifests left out as invalid (a cluster file's invalidPolicies are expected).
  */
-export function reportProblems(cluster: LoadedCluster, engineIssues: readonly ValidationIssue[], err: (s: string) => void): void {
-  for (const i of engineIssues) err(`${formatIssue(i)}\n`)
+export function reportProblems(path: string, cluster: LoadedCluster, engineIssues: readonly ValidationIssue[], err: (s: string) => void): void {
+  for (const i of engineIssues) err(`${formatIssue(i.object.startsWith('file ') ? i : { ...i, object: `file ${path}: ${i.object}` })}\n`)
   if (cluster.format !== 'manifests') return
   for (const step of cluster.steps) {
     for (const r of step.invalidPolicies) err(`note: left out, the API server would reject it: ${r.reason}\n`)

@@ -21,7 +21,8 @@ export const explainCommand: Command = {
 example:
   netpol explain --cluster examples/demo-cluster.json --from frontend/web --to db/postgres --port 5432`,
   async run(args, io) {
-    const cluster = await loadCluster(requiredFlag(args, 'cluster'))
+    const path = requiredFlag(args, 'cluster')
+    const cluster = await loadCluster(path)
     const from = requiredFlag(args, 'from')
     const to = requiredFlag(args, 'to')
     const port = intFlag(args, 'port', 1, 65535)
@@ -36,7 +37,7 @@ example:
       allowed = verdict.allowed
       io.out(text.endsWith('\n') ? text : text + '\n')
     })
-    reportProblems(cluster, problems, io.err)
+    reportProblems(path, cluster, problems, io.err)
     return allowed ? 0 : 1
   },
 }

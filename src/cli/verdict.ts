@@ -30,7 +30,8 @@ example:
   netpol verdict --cluster examples/demo-cluster.json
   netpol verdict --cluster examples/demo-manifests --probe-from frontend/web --probe-to backend/api --port 8080`,
   async run(args, io) {
-    const cluster = await loadCluster(requiredFlag(args, 'cluster'))
+    const path = requiredFlag(args, 'cluster')
+    const cluster = await loadCluster(path)
     const adHoc = probeFromFlags(args, 'probe-', intFlag(args, 'port', 1, 65535))
     let denied = false
     const steps: { results: unknown[] }[] = []
@@ -44,7 +45,7 @@ example:
       })
       steps.push({ results })
     })
-    reportProblems(cluster, problems, io.err)
+    reportProblems(path, cluster, problems, io.err)
     io.out(JSON.stringify({ steps }, null, 2) + '\n')
     return adHoc && denied ? 1 : 0
   },
