@@ -3,7 +3,9 @@
 // packet is judged afresh: NEW when nf_conntrack_tcp_loose picks it up, else INVALID; both are
 // queued by our rules). Listing goes through `conntrack -L -o extended`; deletion through a
 // batched ctnetlink helper (CT_DELETE_PY below), falling back to one `conntrack -D` per flow.
+import { spawn, type ChildProcess } from 'node:child_process'
 import { isIPv6 } from 'node:net'
+import { createInterface } from 'node:readline'
 import type { Exec } from '../lab/netns.js'
 
 const PROTO_NAMES: Readonly<Record<number, string>> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 33: 'DCCP', 47: 'GRE', 58: 'ICMPv6', 132: 'SCTP', 136: 'UDPLITE' }
@@ -147,6 +149,56 @@ export async function deleteFlows(exec: Exec, flows: readonly Flow[], opts: Dele
   return deleteWithTool(exec, flows)
 }
 
+/**
+ * A long-running ctnetlink deleter (one python3 process, kept open): no process start per policy
+ * change, so a cut costs about a millisecond plus the kernel's work. `argvPrefix` places it in a
+ * namespace (e.g. ['ip', 'netns', 'exec', 'node']); empty when the agent already runs there.
+ */
+export class FlowDeleter {
+  private readonly child: ChildProcess
+  private readonly waiting: ((line: string) => void)[] = []
+  private queue: Promise<unknown> = Promise.resolve()
+  private exited: Error | undefined
+
+  constructor(argvPrefix: readonly string[] = []) {
+    const argv = [...argvPrefix, 'python3', '-u', '-c', CT_DELETE_PY]
+    this.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
+    let stderr = ''
+    this.child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-1000) })
+    this.child.stdin!.on('error', () => {})
+    this.child.on('error', (e) => this.fail(e))
+    this.child.on('exit', (code) => this.fail(new Error(`conntrack deleter exited (${code}): ${stderr.trim()}`)))
+    createInterface({ input: this.child.stdout! }).on('line', (l) => this.waiting.shift()?.(l))
+  }
+
+  private fail(e: Error): void {
+    this.exited ??= e
+    for (const w of this.waiting.splice(0)) w('')
+  }
+
+  /** Deletes exactly these entries; resolves to how many existed. Batches run one at a time. */
+  delete(flows: readonly Flow[]): Promise<number> {
+    if (flows.length === 0) return Promise.resolve(0)
+    const run = this.queue.then(() => new Promise<number>((resolve, reject) => {
+      if (this.exited) return reject(this.exited)
+      this.waiting.push((line) => {
+        const m = /deleted=(\d+) missing=(\d+) failed=(\d+)/.exec(line)
+        if (!m) return reject(this.exited ?? new Error(`conntrack deleter: ${line}`))
+        if (Number(m[3]) > 0) return reject(new Error(`ctnetlink: ${m[3]} deletions failed`))
+        resolve(Number(m[1]))
+      })
+      this.child.stdin!.write(flows.map(deleteRequestLine).join('\n') + '\n\n')
+    }))
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  close(): void {
+    this.child.stdin!.end()
+    this.child.kill()
+  }
+}
+
 /** One `conntrack -D` per flow (each dumps the table: slow for thousands), a few at a time. */
 async function deleteWithTool(exec: Exec, flows: readonly Flow[]): Promise<number> {
   let deleted = 0
@@ -184,11 +236,8 @@ def nla(t, p):
 s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
 s.bind((0, 0))
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
-reqs = []
-for line in sys.stdin:
+def request(line):
     f = line.split()
-    if not f:
-        continue
     zone = 0
     if f[-1].startswith('zone='):
         zone = int(f.pop()[5:])
@@ -208,34 +257,51 @@ for line in sys.stdin:
     attrs = nla(1 | NESTED, nla(1 | NESTED, ip) + nla(2 | NESTED, pr))
     if zone:
         attrs += nla(18, struct.pack('>H', zone))
-    reqs.append((af, attrs))
-deleted = missing = failed = 0
+    return (af, attrs)
+
 seq = 0
-CHUNK = 256
-for i in range(0, len(reqs), CHUNK):
-    batch = b''
-    for af, attrs in reqs[i:i + CHUNK]:
-        seq += 1
-        body = struct.pack('=BBH', af, 0, 0) + attrs
-        batch += struct.pack('=IHHII', 16 + len(body), (1 << 8) | 2, 1 | 4, seq, 0) + body
-    s.send(batch)
-    want = min(CHUNK, len(reqs) - i)
-    while want > 0:
-        data = s.recv(1 << 20)
-        off = 0
-        while off + 16 <= len(data) and want > 0:
-            ln, typ = struct.unpack_from('=IH', data, off)
-            if typ == 2:
-                err = struct.unpack_from('=i', data, off + 16)[0]
-                if err == 0:
-                    deleted += 1
-                elif err == -2:
-                    missing += 1
-                else:
-                    failed += 1
-                want -= 1
-            off += (ln + 3) & ~3
-            if ln == 0:
-                break
-print('deleted=%d missing=%d failed=%d' % (deleted, missing, failed))
+def run(reqs):
+    global seq
+    deleted = missing = failed = 0
+    CHUNK = 256
+    for i in range(0, len(reqs), CHUNK):
+        batch = b''
+        for af, attrs in reqs[i:i + CHUNK]:
+            seq += 1
+            body = struct.pack('=BBH', af, 0, 0) + attrs
+            batch += struct.pack('=IHHII', 16 + len(body), (1 << 8) | 2, 1 | 4, seq, 0) + body
+        s.send(batch)
+        want = min(CHUNK, len(reqs) - i)
+        while want > 0:
+            data = s.recv(1 << 20)
+            off = 0
+            while off + 16 <= len(data) and want > 0:
+                ln, typ = struct.unpack_from('=IH', data, off)
+                if typ == 2:
+                    err = struct.unpack_from('=i', data, off + 16)[0]
+                    if err == 0:
+                        deleted += 1
+                    elif err == -2:
+                        missing += 1
+                    else:
+                        failed += 1
+                    want -= 1
+                off += (ln + 3) & ~3
+                if ln == 0:
+                    break
+    print('deleted=%d missing=%d failed=%d' % (deleted, missing, failed), flush=True)
+
+# A blank line ends a batch (long-running use); end of input ends the last one.
+batch = []
+while True:
+    line = sys.stdin.readline()
+    if not line:
+        break
+    if line.strip():
+        batch.append(request(line))
+    else:
+        run(batch)
+        batch = []
+if batch:
+    run(batch)
 `
