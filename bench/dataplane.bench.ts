@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { ClusterState, NetworkPolicy, PodInfo } from '../src/api/types.js'
 import { getControlJson } from '../src/agent/control-server.js'
 import { stateToList } from '../src/lab/state-manifests.js'
@@ -22,6 +22,12 @@ const SERVER_IP = '10.77.0.20'
 const QUEUE = 300
 
 interface Figures { tcpGbps: number; crr: number }
+interface AgentBenchStatus { latencyUs: { p50: number; p99: number; count: number }; cache?: { hitRatio: number } }
+
+function median(figures: readonly Figures[]): Figures {
+  const mid = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  return { tcpGbps: mid(figures.map((f) => f.tcpGbps)), crr: mid(figures.map((f) => f.crr)) }
+}
 
 function sh(ns: string, argv: string[], timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -120,8 +126,9 @@ nfq.createQueueHandler(${QUEUE + 1}, 65535, (p) => p.setVerdict(nfq.NF_ACCEPT));
 
 export default async function dataplaneBench(args: string[]): Promise<void> {
   const json = args.includes('--json')
-  const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 5)
-  const policyCount = Number(args.find((a) => a.startsWith('--policies='))?.slice(11) ?? 10_000)
+  const seconds = Number(flagValue(args, 'seconds') ?? 5)
+  const policyCount = Number(flagValue(args, 'policies') ?? 10_000)
+  const rounds = Number(flagValue(args, 'rounds') ?? 3)
   if (process.getuid?.() !== 0) throw new Error('the dataplane bench needs root (network namespaces)')
   const work = mkdtempSync(join(tmpdir(), 'netpol-bench-'))
   const topo = await buildTopology({ prefix: `nb${process.pid % 100000}`, pods: [{ key: CLIENT, ips: [CLIENT_IP] }, { key: SERVER, ips: [SERVER_IP] }] })
@@ -135,18 +142,27 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
     servers.push(background(s, ['iperf3', '-s']), background(s, ['nginx', '-c', join(work, 'nginx.conf'), '-g', 'daemon off;']))
     await new Promise((r) => setTimeout(r, 500))
 
-    const baseline = await measure(topo, seconds)
-    const npm = await withNpmNfqueue(topo, () => measure(topo, seconds))
-
     const dir = join(work, 'policies')
     mkdirSync(dir)
     writeFileSync(join(dir, 'cluster.json'), JSON.stringify(stateToList(benchCluster(policyCount))))
     const socket = join(work, 'agent.sock')
-    agent = spawn('ip', ['netns', 'exec', topo.nodeNs, ...agentArgv(), 'run', '--source', dir, '--control-socket', socket, '--metrics', '', '--queue', String(QUEUE), '--log-level', 'warn'], { stdio: 'inherit' })
-    await waitReady(socket)
-    const withAgent = await measure(topo, seconds)
-    const status = await getControlJson<{ latencyUs: { p50: number; p99: number; count: number }; counters: { allowed: number; denied: number }; cache?: { hitRatio: number } }>(socket, '/status')
-
+    // Variants alternate, round after round, and each figure is the median of its rounds: the
+    // machine's other load then skews every variant alike.
+    const runs: Record<'baseline' | 'npm' | 'agent', Figures[]> = { baseline: [], npm: [], agent: [] }
+    let status: AgentBenchStatus | undefined
+    for (let round = 0; round < rounds; round++) {
+      runs.baseline.push(await measure(topo, seconds))
+      runs.npm.push(await withNpmNfqueue(topo, () => measure(topo, seconds)))
+      agent = spawn('ip', ['netns', 'exec', topo.nodeNs, ...agentArgv(), 'run', '--source', dir, '--control-socket', socket, '--metrics', '', '--queue', String(QUEUE), '--log-level', 'warn'], { stdio: 'inherit' })
+      await waitReady(socket)
+      runs.agent.push(await measure(topo, seconds))
+      status = await getControlJson<AgentBenchStatus>(socket, '/status')
+      await stop(agent)
+      agent = undefined
+    }
+    const baseline = median(runs.baseline)
+    const npm = median(runs.npm)
+    const withAgent = median(runs.agent)
     const r = {
       bench: 'dataplane',
       tcp_gbps_baseline: round(baseline.tcpGbps, 2),
@@ -157,10 +173,11 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
       crr_ratio: round(withAgent.crr / baseline.crr, 3),
       crr_nfqueue_npm: Math.round(npm.crr),
       tcp_gbps_nfqueue_npm: round(npm.tcpGbps, 2),
-      first_packet_p50_us: round(status.latencyUs.p50, 1),
-      first_packet_p99_us: round(status.latencyUs.p99, 1),
-      first_packets: status.latencyUs.count,
-      cache_hit_ratio: round(status.cache?.hitRatio ?? 0, 3),
+      first_packet_p50_us: round(status!.latencyUs.p50, 1),
+      first_packet_p99_us: round(status!.latencyUs.p99, 1),
+      first_packets: status!.latencyUs.count,
+      cache_hit_ratio: round(status!.cache?.hitRatio ?? 0, 3),
+      rounds,
       policies: policyCount,
     }
     const rows: [string, string, string, string][] = [
@@ -171,7 +188,8 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
     ]
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)))
     for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '))
-    console.log(`agent first-packet verdict latency (queue → verdict): p50 ${r.first_packet_p50_us} µs, p99 ${r.first_packet_p99_us} µs over ${r.first_packets} packets; cache hit ratio ${r.cache_hit_ratio}`)
+    console.log(`medians of ${rounds} alternating rounds (${seconds} s iperf3, ${Math.max(2, Math.round(seconds * 0.6))} s wrk each)`)
+    console.log(`agent first-packet verdict latency (batch received → verdicts ready), last round: p50 ${r.first_packet_p50_us} µs, p99 ${r.first_packet_p99_us} µs over ${r.first_packets} packets; cache hit ratio ${r.cache_hit_ratio}`)
     if (json) console.log(JSON.stringify(r))
   } finally {
     await stop(agent)
@@ -179,6 +197,20 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
     await topo.destroy()
     rmSync(work, { recursive: true, force: true })
   }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  dataplaneBench(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
+
+/** `--name value` or `--name=value`. */
+function flagValue(args: readonly string[], name: string): string | undefined {
+  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`))
+  if (i < 0) return undefined
+  return args[i]!.includes('=') ? args[i]!.slice(name.length + 3) : args[i + 1]
 }
 
 function round(x: number, digits: number): number {

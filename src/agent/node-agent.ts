@@ -9,6 +9,7 @@ import type { PolicyEvaluator, ValidationIssue } from '../api/types.js'
 import { cutDeniedFlows, type CutResult } from './flow-cutter.js'
 import { BoundedFrequencyRunner } from './bounded-runner.js'
 import type { AgentConfig } from './config.js'
+import { RouteWatcher } from './route-watcher.js'
 import { UnsyncedEvaluator } from './unsynced-evaluator.js'
 import { PolicyEngine } from '../engine/index.js'
 import { detectBackend } from '../dataplane/backend-detect.js'
@@ -62,6 +63,7 @@ export class NodeAgent {
   private backend: Backend | undefined
   private source: PolicySource | undefined
   private readonly runner: BoundedFrequencyRunner
+  private readonly routes = new RouteWatcher(() => this.runner.request())
   private synced = false
   private lastGeneration = 0
   private lastSync: SyncRecord | undefined
@@ -116,6 +118,7 @@ export class NodeAgent {
     await this.source.start()
     await this.sync()
     this.runner.start()
+    this.routes.start()
     deps.log.info({ backend: this.backend, generation: this.engine.generation, queues: this.queues.length }, 'agent synced and enforcing')
   }
 
@@ -130,6 +133,7 @@ export class NodeAgent {
   /** Stops enforcing. Fail-closed leaves the queue rules (no bypass) so nothing slips through. */
   async stop(): Promise<void> {
     this.runner.stop()
+    this.routes.stop()
     await this.source?.stop()
     if (this.config.failMode === 'open') await this.rules?.remove().catch(() => undefined)
     for (const q of this.queues) q.close()

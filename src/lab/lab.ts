@@ -45,10 +45,11 @@ export class Lab {
     readonly file: ClusterFile,
     readonly topology: Topology,
     readonly prober: LabProber,
-    private readonly agent: ChildProcess,
+    private agent: ChildProcess,
     readonly controlSocket: string,
     private readonly workDir: string,
     private readonly pods: ReadonlyMap<string, PodInfo>,
+    private readonly options: LabOptions,
   ) {}
 
   static async start(file: ClusterFile, options: LabOptions = {}): Promise<Lab> {
@@ -72,7 +73,7 @@ export class Lab {
       const ports = new Map<string, ServedPort[]>()
       for (const [key, p] of pods) ports.set(key, p.ports.map((cp) => ({ port: cp.containerPort, protocol: cp.protocol })))
       prober = await new LabProber(topology, ports).start()
-      return new Lab(file, topology, prober, agent, controlSocket, workDir, pods)
+      return new Lab(file, topology, prober, agent, controlSocket, workDir, pods, options)
     } catch (err) {
       await prober?.close().catch(() => undefined)
       await stopAgent(agent)
@@ -115,6 +116,23 @@ export class Lab {
       const r = await this.prober.probe(p.from, dstIp, p.port, p.protocol, timeoutMs)
       return { ...base, allowed: r.ok, ms: Math.round(r.ms * 10) / 10, ...(r.ok || r.error === 'timeout' ? {} : { note: r.error }) }
     }))
+  }
+
+  /** Sends `signal` to the agent and waits for it to exit (SIGKILL: a crash, nothing cleaned up). */
+  async killAgent(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const agent = this.agent
+    if (agent.exitCode !== null || agent.signalCode !== null) return
+    await new Promise<void>((resolve) => {
+      agent.once('exit', () => resolve())
+      agent.kill(signal)
+    })
+  }
+
+  /** Starts a new agent on the same node namespace and policy directory; resolves when ready. */
+  async restartAgent(): Promise<void> {
+    await this.killAgent('SIGTERM')
+    this.agent = startAgent(this.topology.nodeNs, join(this.workDir, 'policies'), this.controlSocket, this.options)
+    await waitReady(this.agent, this.controlSocket)
   }
 
   status(): Promise<Record<string, unknown>> {
