@@ -24,6 +24,7 @@ export class RuleManager {
   private last: string | undefined
   private applied = 0
   private skipped = 0
+  private tail: Promise<unknown> = Promise.resolve()
 
   constructor(
     readonly backend: Backend,
@@ -37,8 +38,20 @@ export class RuleManager {
     return { applied: this.applied, skipped: this.skipped }
   }
 
+  /** Calls run one at a time, in order: the last sync wins, and remove() is never overtaken. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn)
+    this.tail = next.catch(() => {})
+    return next
+  }
+
   /** Makes the kernel's rules match `targets`. Idempotent; a no-op when they already do. */
-  async sync(targets: readonly PodRuleTarget[]): Promise<void> {
+  sync(targets: readonly PodRuleTarget[]): Promise<void> {
+    const snapshot = [...targets]
+    return this.serial(() => this.syncNow(snapshot))
+  }
+
+  private async syncNow(targets: readonly PodRuleTarget[]): Promise<void> {
     const key = this.backend === 'nft'
       ? renderNftRuleset(targets, this.opts)
       : FAMILIES.map((f) => renderIptablesRestore(targets, this.opts, { family: f.family })).join('')
@@ -84,7 +97,11 @@ export class RuleManager {
   }
 
   /** Deletes every rule, chain and table of ours; leaves everything else alone. */
-  async remove(): Promise<void> {
+  remove(): Promise<void> {
+    return this.serial(() => this.removeNow())
+  }
+
+  private async removeNow(): Promise<void> {
     this.last = undefined
     if (this.backend === 'nft') {
       await this.exec(['nft', '-f', '-'], renderNftRemoval(this.opts))
