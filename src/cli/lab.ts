@@ -3,7 +3,7 @@
 // applied live) and print the same JSON as `netpol verdict`. Without: a live connectivity matrix.
 import { fileURLToPath } from 'node:url'
 import type { PolicyProtocol } from '../api/types.js'
-import { Lab } from '../lab/lab.js'
+import { Lab, type LabProbeResult } from '../lab/lab.js'
 import type { Probe } from '../model/cluster-file.js'
 import { loadCluster } from '../model/load-cluster.js'
 import { boolFlag, intFlag, stringFlag, UsageError, type Command, type CommandIO } from './command.js'
@@ -49,15 +49,14 @@ examples:
     let closing: Promise<void> | undefined
     const close = () => (closing ??= lab.close())
     const onSignal = () => void close().then(() => process.exit(130))
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    // SIGHUP too: closing the terminal (or tmux killing the pane) must not leave namespaces behind.
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, onSignal)
     try {
       if (boolFlag(args, 'probe')) return await probeAll(lab, timeoutMs, io)
       await liveMatrix(lab, timeoutMs, intervalMs, io)
       return 0
     } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, onSignal)
       await close()
     }
   },
@@ -90,7 +89,7 @@ async function liveMatrix(lab: Lab, timeoutMs: number, intervalMs: number, io: C
     for (const t of targets) {
       const probes: Probe[] = keys.flatMap((from) => keys.map((to) => ({ from, to, port: t.port, protocol: t.protocol })))
       const results = await lab.probe(probes, timeoutMs)
-      lines.push('', `${t.protocol}/${t.port}   (rows: from, columns: to; ✓ connected, · dropped by policy)`, renderMatrix(keys, results.map((r) => r.allowed)))
+      lines.push('', `${t.protocol}/${t.port}   (rows: from, columns: to)`, renderMatrix(keys, results.map(cellOf)))
     }
     const s = (await lab.status().catch(() => ({}))) as { generation?: number; isolatedPods?: number; counters?: { allowed: number; denied: number }; cache?: { hitRatio: number }; latencyUs?: { p50: number; p99: number } }
     const header = [
@@ -98,6 +97,7 @@ async function liveMatrix(lab: Lab, timeoutMs: number, intervalMs: number, io: C
       `agent: generation ${s.generation ?? '?'}, ${s.isolatedPods ?? '?'} isolated pods, first packets allowed ${s.counters?.allowed ?? 0} / denied ${s.counters?.denied ?? 0}, ` +
         `verdict latency p50 ${fmtUs(s.latencyUs?.p50)} p99 ${fmtUs(s.latencyUs?.p99)}, cache hit ratio ${((s.cache?.hitRatio ?? 0) * 100).toFixed(0)}%`,
     ]
+    lines.push('', '✓ connected   · dropped by policy   - allowed, but nothing listens there   (a pod to itself never leaves the pod)')
     io.out((tty ? '\x1b[2J\x1b[H' : '\n') + [...header, ...lines].join('\n') + '\n')
     await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (performance.now() - started))))
   }
@@ -116,14 +116,20 @@ function matrixPorts(probes: readonly Probe[], served: readonly { port: number; 
   return [...seen.values()].slice(0, 3)
 }
 
-function renderMatrix(keys: readonly string[], cells: readonly (boolean | null)[]): string {
+/** ✓ connected; · timed out (dropped); - refused or unreachable (no listener); ? not probed. */
+function cellOf(r: LabProbeResult): string {
+  if (r.allowed === null) return '?'
+  if (r.allowed) return '✓'
+  return r.note ? '-' : '·'
+}
+
+function renderMatrix(keys: readonly string[], cells: readonly string[]): string {
   const width = Math.max(...keys.map((k) => k.length))
   const colWidth = Math.max(3, ...keys.map((k) => k.length))
   const out = [' '.repeat(width) + ' ' + keys.map((k) => k.padStart(colWidth)).join(' ')]
   keys.forEach((from, i) => {
     const row = keys.map((_to, j) => {
-      const v = cells[i * keys.length + j]
-      return (v === null ? '?' : v ? '✓' : '·').padStart(colWidth)
+      return cells[i * keys.length + j]!.padStart(colWidth)
     })
     out.push(from.padEnd(width) + ' ' + row.join(' '))
   })
