@@ -3,6 +3,10 @@
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import { rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { e2e } from './helpers/e2e.js'
 import { buildTopology, type Topology } from '../src/lab/topology.js'
@@ -47,6 +51,14 @@ async function agent(t: Test, topo: Topology, opts: object): Promise<Proc> {
   const p = Proc.spawn(t, topo.nodeNs, AGENT, [JSON.stringify(opts)])
   await p.waitFor((l) => l.includes('"ready"'))
   return p
+}
+
+/** A file whose existence keeps the agent fixture stalled; removed at the latest on teardown. */
+function stallFile(t: Test): string {
+  const file = path.join(tmpdir(), `npq${process.pid}-stall-${randomBytes(4).toString('hex')}`)
+  writeFileSync(file, '')
+  t.teardown(() => rmSync(file, { force: true }))
+  return file
 }
 
 async function ipt(topo: Topology, ...rules: string[][]): Promise<void> {
@@ -143,14 +155,37 @@ t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, by
   await t.test('queue full: the kernel accepts with failOpen, drops without', async (t) => {
     for (const failOpen of [true, false]) {
       // maxLen 1 and the program stalled: every packet after the first finds the queue full.
-      const q = await agent(t, topo, { queue: 4, failOpen, maxLen: 1, blockMs: 3000, rules: [{ dport: 7010, verdict: 'drop' }] })
+      const stall = stallFile(t)
+      const q = await agent(t, topo, { queue: 4, failOpen, maxLen: 1, stallFile: stall, rules: [{ dport: 7010, verdict: 'drop' }] })
       const got = await udpExchange(t, topo, [7010], 10)
+      rmSync(stall)
       const v4 = got.filter((g) => g.from === A4).length
       if (failOpen) t.ok(v4 >= 8, `failOpen: ${v4}/10 passed while the program stalled (it drops all it sees)`)
       else t.equal(v4, 0, 'fail-closed: nothing passes while the queue is full')
       q.child.kill('SIGTERM')
       await q.exited
     }
+  })
+
+  await t.test('socket overrun (ENOBUFS): counted, lost packets released, the queue keeps working', async (t) => {
+    // A tiny receive buffer and a stalled program: most queue messages are dropped by netlink.
+    const stall = stallFile(t)
+    const q = await agent(t, topo, { queue: 4, maxLen: 10000, rcvbuf: 4096, stallFile: stall, quiet: true })
+    await udpExchange(t, topo, [7011], 100)
+    rmSync(stall)  // the program wakes up and drains what the socket kept
+    const got = await udpExchange(t, topo, [7012], 3)
+    t.equal(got.length, 6, 'traffic after the overrun is queued and accepted (the poll was not left stopped)')
+    q.child.stdin!.write('stats\n')
+    const stats = JSON.parse(await q.waitFor((l) => l.includes('"stats"'))).stats as { enobufs: number; lostFlushes: number }
+    t.ok(stats.enobufs >= 1, `ENOBUFS counted (${stats.enobufs})`)
+    t.ok(stats.lostFlushes >= 1, `lost packets flushed with the default verdict (${stats.lostFlushes})`)
+    // /proc/net/netfilter/nfnetlink_queue: queue, portid, queue_total, mode, range, dropped, user_dropped, ...
+    const line = (await topo.exec(topo.nodeNs, ['cat', '/proc/net/netfilter/nfnetlink_queue'])).split('\n').find((l) => /^\s*4\s/.test(l))!
+    const [, , total, , , , userDropped] = line.trim().split(/\s+/).map(Number)
+    t.ok(userDropped! > 0, `the kernel reports messages it could not deliver (${userDropped})`)
+    t.equal(total, 0, 'nothing is left stuck in the kernel queue')
+    q.child.stdin!.end()
+    await q.exited
   })
 
   await t.test('program gone (kill -9): --queue-bypass accepts, plain NFQUEUE drops', async (t) => {

@@ -1,6 +1,7 @@
 #include "handle.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -30,11 +31,18 @@ static void poll_closed(uv_handle_t* uvh) {
 
 static void poll_cb(uv_poll_t* p, int status, int events) {
   sock_handle* h = (sock_handle*)p->data;
-  if (h->closed || status < 0) return;
+  if (h->closed) return;
   napi_handle_scope scope;
   if (napi_open_handle_scope(h->env, &scope) != napi_ok) return;
+  // With status < 0 (POLLERR: netlink ENOBUFS, an ICMP error on a raw socket) libuv has stopped the
+  // handle. The drain reads (and so clears) the pending socket error; then polling resumes. Ignoring
+  // it would leave the queue deaf after its first overrun.
   h->on_readable(h);
   NAPI_REPORT(h->env, napi_close_handle_scope(h->env, scope));
+  if (status < 0 && !h->closed) {
+    int rc = uv_poll_start(&h->poll, UV_READABLE, poll_cb);
+    if (rc != 0) fprintf(stderr, "netpol native: uv_poll_start after a socket error: %s\n", uv_strerror(rc));
+  }
 }
 
 static void close_common(sock_handle* h) {

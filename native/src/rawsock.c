@@ -28,8 +28,8 @@ static void raw_readable(sock_handle* base) {
     socklen_t fromlen = sizeof from;
     ssize_t len = recvfrom(base->fd, s->buf, sizeof s->buf, MSG_DONTWAIT, (struct sockaddr*)&from, &fromlen);
     if (len < 0) {
-      if (errno == EINTR) continue;
-      return;  // EAGAIN: drained. Other errors (e.g. ICMP-reported) are per-datagram; poll again.
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // drained
+      continue;  // EINTR, or a reported ICMP error (now cleared): keep reading, bounded by the loop
     }
     size_t off = 0;
     if (s->family == AF_INET) {  // IPv4 raw sockets deliver the IP header: strip it

@@ -47,6 +47,8 @@ export interface NfQueueStats extends QueueStats {
   readonly netlinkErrors: number
   readonly lastNetlinkErrno: number
   readonly truncated: number
+  /** ENOBUFS recoveries: lost packets released with the default verdict (see binding.ts). */
+  readonly lostFlushes: number
   readonly handlerErrors: number
 }
 
@@ -110,15 +112,24 @@ export class NfQueue implements PacketQueue {
     private readonly binding: NativeBinding,
     options: NfQueueOptions,
   ) {
-    const o = { ...QUEUE_DEFAULTS, ...options }
+    const d = QUEUE_DEFAULTS
+    // `??`, not spread: an option passed as undefined means "default" too.
+    const o = {
+      queue: options.queue,
+      copyRange: options.copyRange ?? d.copyRange,
+      maxLen: options.maxLen ?? d.maxLen,
+      failOpen: options.failOpen ?? d.failOpen,
+      gso: options.gso ?? d.gso,
+      batchSize: options.batchSize ?? d.batchSize,
+      rcvbuf: options.rcvbuf ?? d.rcvbuf,
+    }
     if (!Number.isInteger(o.queue) || o.queue < 0 || o.queue > 65535) throw new RangeError(`NfQueue: queue must be 0..65535, got ${o.queue}`)
     positiveInt('copyRange', o.copyRange, 65535)
     positiveInt('maxLen', o.maxLen, 0xffffffff)
     positiveInt('batchSize', o.batchSize, 65536)
     positiveInt('rcvbuf', o.rcvbuf, 0x7fffffff)
-    const { onError, ...rest } = o
-    this.options = rest
-    this.onError = onError
+    this.options = o
+    this.onError = options.onError
     this.defaultVerdict = o.failOpen ? NF_ACCEPT : NF_DROP
     // Packets start 8-byte aligned in `data` (see native/src/nfq.c).
     this.batch = new BatchView(Buffer.alloc(o.batchSize * ((o.copyRange + 7) & ~7)), new Uint32Array(o.batchSize * META_FIELDS))
@@ -193,6 +204,7 @@ export class NfQueue implements PacketQueue {
       netlinkErrors: s[STAT.NETLINK_ERRORS]!,
       lastNetlinkErrno: s[STAT.LAST_NETLINK_ERRNO]!,
       truncated: s[STAT.TRUNCATED]!,
+      lostFlushes: s[STAT.LOST_FLUSHES]!,
       handlerErrors: this.handlerErrors,
     }
   }

@@ -59,8 +59,13 @@ export const STAT = {
   LAST_NETLINK_ERRNO: 8,
   /** Netlink datagrams cut short (receive slot too small): their packets got no verdict from JS. */
   TRUNCATED: 9,
+  /**
+   * After ENOBUFS: verdict-batch flushes that released (with the default verdict) the packets whose
+   * queue messages the overrun dropped, so they do not stay stuck in the kernel queue.
+   */
+  LOST_FLUSHES: 10,
 } as const
-export const STAT_FIELDS = 10
+export const STAT_FIELDS = 11
 
 /** Verdict words in the array passed to `verdicts`: VERDICT_FIELDS per packet. */
 export const VERDICT_FIELDS = 3
