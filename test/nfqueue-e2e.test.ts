@@ -176,9 +176,11 @@ t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, by
     const got = await udpExchange(t, topo, [7012], 3)
     t.equal(got.length, 6, 'traffic after the overrun is queued and accepted (the poll was not left stopped)')
     q.child.stdin!.write('stats\n')
-    const stats = JSON.parse(await q.waitFor((l) => l.includes('"stats"'))).stats as { enobufs: number; lostFlushes: number }
+    const stats = JSON.parse(await q.waitFor((l) => l.includes('"stats"'))).stats as { enobufs: number; lostFlushes: number; batchVerdicts: number; batches: number; packets: number }
     t.ok(stats.enobufs >= 1, `ENOBUFS counted (${stats.enobufs})`)
     t.ok(stats.lostFlushes >= 1, `lost packets flushed with the default verdict (${stats.lostFlushes})`)
+    // What the socket kept arrives as one batch of consecutive ids, all accepted: one verdict-batch message.
+    t.ok(stats.batchVerdicts >= 1, `NFQNL_MSG_VERDICT_BATCH used (${stats.batchVerdicts}; ${stats.packets} packets in ${stats.batches} batches)`)
     // /proc/net/netfilter/nfnetlink_queue: queue, portid, queue_total, mode, range, dropped, user_dropped, ...
     const line = (await topo.exec(topo.nodeNs, ['cat', '/proc/net/netfilter/nfnetlink_queue'])).split('\n').find((l) => /^\s*4\s/.test(l))!
     const [, , total, , , , userDropped] = line.trim().split(/\s+/).map(Number)
