@@ -7,7 +7,11 @@ import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import { ConfigError, FLAG_HELP, parseAgentFlags, type AgentConfig } from './config.js'
 import { ControlServer } from './control-server.js'
+import { HealthServer } from './health.js'
+import { makeKubeSource } from './kube-source.js'
 import { makeManifestDirSource } from './manifest-source.js'
+import { AgentMetrics, type StatusView } from './metrics.js'
+import type { KubeSync } from '../sync/kube-informers.js'
 import { NodeAgent, type AgentDeps } from './node-agent.js'
 import { detectBackend } from '../dataplane/backend-detect.js'
 import { RuleManager } from '../dataplane/rules.js'
@@ -26,17 +30,30 @@ ${FLAG_HELP}
 
 export async function runAgent(config: AgentConfig): Promise<void> {
   const log = pino({ level: config.logLevel, base: { node: config.nodeName || undefined } })
-  if (config.source.kind !== 'dir') {
-    throw new ConfigError(['source: the API-server source is not available in this build yet; use --source DIR'])
-  }
-  const dir = config.source.path
+  const source = config.source
+  let kubeSync: KubeSync | undefined
+  // Metrics read the agent at scrape time; `agent` exists before anything can scrape.
+  const metrics = new AgentMetrics({
+    status: () => agent.status() as StatusView,
+    sync: () => kubeSync,
+    queues: Array.from({ length: config.queueCount }, (_, i) => config.queueNum + i),
+  })
   const deps: AgentDeps = {
     binding: loadBinding(),
     exec,
     log,
-    makeSource: (store, onChange) => makeManifestDirSource(dir, store, onChange),
+    makeSource: (store, onChange) => source.kind === 'dir'
+      ? makeManifestDirSource(source.path, store, onChange)
+      : makeKubeSource(config, store, onChange, {
+        log,
+        onStoreChange: () => metrics.tracker.eventSeen(),
+        onSync: (s) => (kubeSync = s),
+      }),
   }
   const agent = new NodeAgent(config, deps)
+  const health = config.metricsAddress
+    ? new HealthServer({ address: config.metricsAddress, metrics, status: () => agent.status() as StatusView, sync: () => kubeSync, maxSyncIntervalMs: config.maxSyncIntervalMs })
+    : undefined
   const control = new ControlServer(config.controlSocket)
     .json('/status', () => agent.status())
     .route('/resync', (_req, res) => {
@@ -53,6 +70,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     })
   const tap = attachTap(agent, control, config, log)
   await control.listen()
+  // Before the first sync: /readyz says "not yet" while the agent waits for the API server.
+  if (health) log.info({ address: await health.listen() }, 'metrics and health endpoints')
   let stopping = false
   const stop = async (signal: string) => {
     if (stopping) return
@@ -61,6 +80,8 @@ export async function runAgent(config: AgentConfig): Promise<void> {
     await agent.stop().catch((err: unknown) => log.error({ err: String(err) }, 'stop failed'))
     await tap.close().catch(() => undefined)
     await control.close()
+    metrics.tracker.stop()
+    await health?.close().catch(() => undefined)
     process.exit(0)
   }
   process.on('SIGTERM', () => void stop('SIGTERM'))
