@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { ClusterState } from '../src/api/types.js'
 import { ControlServer, getControlJson } from '../src/agent/control-server.js'
 import { main } from '../src/cli/main.js'
@@ -37,7 +37,7 @@ const PACKETS = [
   syn('10.1.0.1', '10.2.0.1', 22), // deny
 ]
 
-async function agentLike(t: Tap.Test) {
+async function agentLike(t: Test) {
   const dir = mkdtempSync(join(tmpdir(), 'netpol-tapsock-'))
   const engine = new PolicyEngine()
   const store = new ClusterStore()

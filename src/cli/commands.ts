@@ -3,10 +3,11 @@
 import type { Command } from './command.js'
 import { explainCommand } from './explain.js'
 import { labCommand } from './lab.js'
+import { replayCommand } from './replay.js'
 import { tapCommand } from './tap.js'
 import { validateCommand } from './validate.js'
 import { verdictCommand } from './verdict.js'
 
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [verdictCommand, explainCommand, validateCommand, labCommand, tapCommand].map((c) => [c.name, c]),
+  [verdictCommand, explainCommand, validateCommand, labCommand, tapCommand, replayCommand].map((c) => [c.name, c]),
 )
