@@ -8,7 +8,7 @@
 import type { ParsedCIDR } from './ip.js'
 import { bigIntToWords } from './ip.js'
 import type { CompiledPort } from './policy.js'
-import { PortMatcher } from './port-matcher.js'
+import { PortMatcher, type PortSetCache } from './port-matcher.js'
 
 export interface CidrEntry {
   readonly base: number
@@ -23,7 +23,7 @@ interface Segments {
 }
 
 /** Intervals covering the whole family's address space (gaps carry null). */
-function buildSegments(entries: readonly CidrEntry[], nameId: (n: string) => number): Segments {
+function buildSegments(entries: readonly CidrEntry[], nameId: (n: string) => number, portSets: PortSetCache): Segments {
   // Positive pieces of each entry: [first, last] minus its (merged) excepts.
   const events = new Map<bigint, { add: number[]; del: number[] }>()
   const at = (p: bigint) => {
@@ -63,7 +63,7 @@ function buildSegments(entries: readonly CidrEntry[], nameId: (n: string) => num
       const key = ids.join(',')
       m = cache.get(key) ?? null
       if (!m) {
-        m = PortMatcher.build(ids.map((i) => entries[i]!), nameId)
+        m = PortMatcher.build(ids.map((i) => entries[i]!), nameId, portSets)
         cache.set(key, m)
       }
     }
@@ -88,9 +88,9 @@ export class CidrTable4 {
     private readonly matchers: readonly (PortMatcher | null)[],
   ) {}
 
-  static build(entries: readonly CidrEntry[], nameId: (n: string) => number): CidrTable4 | null {
+  static build(entries: readonly CidrEntry[], nameId: (n: string) => number, cache: PortSetCache): CidrTable4 | null {
     if (entries.length === 0) return null
-    const seg = buildSegments(entries, nameId)
+    const seg = buildSegments(entries, nameId, cache)
     // Boundary 2^32 (end of space) may appear; it is never <= an address, harmless.
     return new CidrTable4(Float64Array.from(seg.starts, Number), seg.matchers)
   }
@@ -120,9 +120,9 @@ export class CidrTable6 {
     private readonly matchers: readonly (PortMatcher | null)[],
   ) {}
 
-  static build(entries: readonly CidrEntry[], nameId: (n: string) => number): CidrTable6 | null {
+  static build(entries: readonly CidrEntry[], nameId: (n: string) => number, cache: PortSetCache): CidrTable6 | null {
     if (entries.length === 0) return null
-    const seg = buildSegments(entries, nameId)
+    const seg = buildSegments(entries, nameId, cache)
     const max = (1n << 128n) - 1n
     // Drop the end-of-space boundary (2^128 does not fit in 4 words); the previous segment
     // already runs to the end.

@@ -4,6 +4,7 @@
 import type { Labels, PodInfo } from '../api/types.js'
 import type { CompiledSelector } from './selector.js'
 import type { Table } from './table.js'
+import type { PortSetCache } from './port-matcher.js'
 
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name'
 
@@ -57,6 +58,8 @@ export class ClusterIndex {
   readonly byId = new Map<number, Identity>()
   private readonly labelIndex = new Map<string, Set<Identity>>()
   private readonly portNames = new Map<string, number>()
+  /** PortSets shared by every single-peer matcher of a rule (see port-matcher.ts). */
+  readonly portSets: PortSetCache = new WeakMap()
   private nextNs = 1
   private nextIdentity = 1
   private nsCache = new Map<string, NsState[]>()
@@ -67,6 +70,7 @@ export class ClusterIndex {
       ns = { id: this.nextNs++, name, labels: { [NAMESPACE_NAME_LABEL]: name }, declared: false, identities: new Set() }
       this.namespaces.set(name, ns)
       this.nsCache.clear()
+      this.peerCache.clear()
     }
     return ns
   }
@@ -77,6 +81,7 @@ export class ClusterIndex {
     ns.labels = { ...(labels ?? {}), [NAMESPACE_NAME_LABEL]: name }
     ns.declared = labels !== null
     this.nsCache.clear()
+    this.peerCache.clear()
   }
 
   /** Namespaces a namespaceSelector matches (cached per selector until namespaces change). */
@@ -98,6 +103,7 @@ export class ClusterIndex {
       this.identities.set(key, id)
       this.byId.set(id.id, id)
       ns.identities.add(id)
+      this.peerCache.clear()
       for (const [k, v] of Object.entries(labels)) {
         const lk = `${k}=${v}`
         let s = this.labelIndex.get(lk)
@@ -112,25 +118,43 @@ export class ClusterIndex {
     this.identities.delete(id.key)
     this.byId.delete(id.id)
     id.ns.identities.delete(id)
+    this.peerCache.clear()
     for (const [k, v] of Object.entries(id.labels)) this.labelIndex.get(`${k}=${v}`)?.delete(id)
   }
 
-  /** Identities a pod selector could match, narrowed by the label index when possible. */
-  candidates(sel: CompiledSelector, namespaces: readonly NsState[] | null): Iterable<Identity> {
-    const hint = sel.indexHint()
+  /**
+   * Identity ids matched by a pod-selector peer: `podSel` within `namespaces` (null = all).
+   * Cached per (namespaces, selector) until identities or namespaces change, so the many
+   * policies sharing a peer ("tier=db in my namespace") resolve it once and share one Set.
+   * Callers must not mutate the result.
+   */
+  peerMembers(nsKey: string, namespaces: readonly NsState[] | null, podSel: CompiledSelector): Set<number> {
+    const key = `${nsKey}\u0004${podSel.key}`
+    let r = this.peerCache.get(key)
+    if (r) return r
+    r = new Set<number>()
+    const hint = podSel.indexHint()
+    let viaNs = 0
+    if (namespaces !== null) for (const ns of namespaces) viaNs += ns.identities.size
+    let viaHint = Infinity
     if (hint) {
-      const out: Identity[] = []
-      for (const v of hint.values) {
-        const s = this.labelIndex.get(`${hint.key}=${v}`)
-        if (s) for (const id of s) out.push(id)
-      }
-      return out
+      viaHint = 0
+      for (const v of hint.values) viaHint += this.labelIndex.get(`${hint.key}=${v}`)?.size ?? 0
     }
-    if (namespaces === null) return this.identities.values()
-    const out: Identity[] = []
-    for (const ns of namespaces) for (const id of ns.identities) out.push(id)
-    return out
+    if (namespaces !== null && viaNs <= viaHint) {
+      for (const ns of namespaces) for (const id of ns.identities) if (podSel.matches(id.labels)) r.add(id.id)
+    } else {
+      const nsIds = namespaces === null ? null : new Set(namespaces.map((n) => n.id))
+      const scan = (ids: Iterable<Identity>) => {
+        for (const id of ids) if ((nsIds === null || nsIds.has(id.ns.id)) && podSel.matches(id.labels)) r!.add(id.id)
+      }
+      if (hint) for (const v of hint.values) scan(this.labelIndex.get(`${hint.key}=${v}`) ?? [])
+      else scan(this.identities.values())
+    }
+    this.peerCache.set(key, r)
+    return r
   }
+  private peerCache = new Map<string, Set<number>>()
 
   portNameId(name: string): number {
     let id = this.portNames.get(name)

@@ -171,7 +171,7 @@ export class Compiler {
     id.selectedBy.clear()
     this.dirtyIdentities.add(id)
     for (const ps of this.policies.values()) {
-      if (ps.ingress?.byId.has(id.id) || ps.egress?.byId.has(id.id)) this.dirtyPolicies.add(ps)
+      if (ps.ingress?.byId.some((g) => g.members.has(id.id)) || ps.egress?.byId.some((g) => g.members.has(id.id))) this.dirtyPolicies.add(ps)
     }
     this.index.dropIdentity(id)
   }

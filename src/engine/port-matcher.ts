@@ -1,6 +1,10 @@
 // Port matcher: per protocol, sorted disjoint port intervals, each carrying the lowest "atom" (a
 // numbered (policy, rule, peer, port) combination of one table) that allows it. Lower atom =
 // higher priority, so the deciding rule is the same whichever structure found it.
+//
+// The interval data (PortSet) holds atoms relative to a base. A matcher for one (rule, peer) —
+// by far the common case, e.g. one ipBlock — is just (base, shared PortSet of the rule's ports):
+// 100k CIDRs in thousands of tables share a handful of PortSets instead of owning typed arrays.
 import type { CompiledPort } from './policy.js'
 
 /** One (rule, peer) contribution: its first atom and the rule's ports (null = all ports). */
@@ -10,19 +14,23 @@ export interface PortEntry {
 }
 
 const NONE = -1
+const EMPTY = new Int32Array(0)
 
-export class PortMatcher {
+export class PortSet {
   private constructor(
     /** Atom allowing every port and protocol, or -1. */
     readonly all: number,
-    private readonly starts: readonly Int32Array[],
-    private readonly ends: readonly Int32Array[],
-    private readonly atoms: readonly Int32Array[],
+    /** (start, end, atom) triples, TCP first, then UDP, then SCTP. */
+    private readonly data: Int32Array,
+    private readonly o0: number,
+    private readonly o1: number,
+    private readonly o2: number,
+    private readonly o3: number,
     /** (nameId * 4 + protocol) -> atom, for named ports; resolved against the destination pod. */
     private readonly named: Map<number, number> | null,
   ) {}
 
-  static build(entries: readonly PortEntry[], nameId: (name: string) => number): PortMatcher {
+  static build(entries: readonly PortEntry[], nameId: (name: string) => number): PortSet {
     let all = NONE
     const ranges: { lo: number; hi: number; atom: number }[][] = [[], [], []]
     let named: Map<number, number> | null = null
@@ -43,38 +51,33 @@ export class PortMatcher {
         }
       }
     }
-    const starts: Int32Array[] = []
-    const ends: Int32Array[] = []
-    const atoms: Int32Array[] = []
+    const triples: number[] = []
+    const off = [0, 0, 0, 0]
     for (let proto = 0; proto < 3; proto++) {
+      off[proto] = triples.length / 3
       // Anything a lower "all" atom already covers can never decide.
-      const rs = ranges[proto]!.filter((r) => all === NONE || r.atom < all)
-      const [s, e, a] = disjoint(rs)
-      starts.push(s)
-      ends.push(e)
-      atoms.push(a)
+      disjoint(ranges[proto]!.filter((r) => all === NONE || r.atom < all), triples)
     }
-    return new PortMatcher(all, starts, ends, atoms, named)
+    off[3] = triples.length / 3
+    return new PortSet(all, triples.length === 0 ? EMPTY : Int32Array.from(triples), off[0]!, off[1]!, off[2]!, off[3]!, named)
   }
 
-  /**
-   * Lowest atom allowing (protocol index, port), or -1. `namedKey` is the destination pod's
-   * name for that port as nameId*4+protocol (-1 if it has none).
-   */
+  /** Lowest atom allowing (protocol index, port) or the destination's named port, or -1. */
   lookup(proto: number, port: number, namedKey: number): number {
     let best = this.all
     if (proto < 0) return best
-    const s = this.starts[proto]!
-    let lo = 0
-    let hi = s.length - 1
+    const d = this.data
+    const first = proto === 0 ? this.o0 : proto === 1 ? this.o1 : this.o2
+    let lo = first
+    let hi = (proto === 0 ? this.o1 : proto === 1 ? this.o2 : this.o3) - 1
     // Last interval starting at or before port.
     while (lo <= hi) {
       const mid = (lo + hi) >> 1
-      if (s[mid]! <= port) lo = mid + 1
+      if (d[mid * 3]! <= port) lo = mid + 1
       else hi = mid - 1
     }
-    if (hi >= 0 && port <= this.ends[proto]![hi]!) {
-      const a = this.atoms[proto]![hi]!
+    if (hi >= first && port <= d[hi * 3 + 1]!) {
+      const a = d[hi * 3 + 2]!
       if (best === NONE || a < best) best = a
     }
     if (namedKey >= 0 && this.named !== null) {
@@ -85,18 +88,44 @@ export class PortMatcher {
   }
 }
 
-/** Overlapping (lo, hi, atom) intervals -> sorted disjoint intervals with the lowest atom each. */
-function disjoint(rs: { lo: number; hi: number; atom: number }[]): [Int32Array, Int32Array, Int32Array] {
-  if (rs.length === 0) return [EMPTY, EMPTY, EMPTY]
+/** Shared PortSets per rule `ports` array (relative atoms), per cluster index (name ids). */
+export type PortSetCache = WeakMap<object, PortSet>
+const ALL_PORTS_KEY = {}
+
+export class PortMatcher {
+  constructor(
+    readonly base: number,
+    readonly set: PortSet,
+  ) {}
+
+  static build(entries: readonly PortEntry[], nameId: (name: string) => number, cache?: PortSetCache): PortMatcher {
+    if (entries.length === 1 && cache) {
+      const e = entries[0]!
+      const key = e.ports ?? ALL_PORTS_KEY
+      let set = cache.get(key)
+      if (!set) cache.set(key, (set = PortSet.build([{ base: 0, ports: e.ports }], nameId)))
+      return new PortMatcher(e.base, set)
+    }
+    return new PortMatcher(0, PortSet.build(entries, nameId))
+  }
+
+  /** Lowest table atom allowing the flow, or -1. */
+  lookup(proto: number, port: number, namedKey: number): number {
+    const a = this.set.lookup(proto, port, namedKey)
+    return a < 0 ? NONE : a + this.base
+  }
+}
+
+/** Overlapping (lo, hi, atom) intervals -> sorted disjoint (start, end, atom) triples in `out`. */
+function disjoint(rs: { lo: number; hi: number; atom: number }[], out: number[]): void {
+  if (rs.length === 0) return
   const points = new Set<number>()
   for (const r of rs) {
     points.add(r.lo)
     points.add(r.hi + 1)
   }
   const pts = [...points].sort((a, b) => a - b)
-  const outS: number[] = []
-  const outE: number[] = []
-  const outA: number[] = []
+  const first = out.length
   // Sweep elementary segments; the entry count per matcher is small (rules of one peer class).
   rs.sort((a, b) => a.atom - b.atom)
   for (let i = 0; i + 1 < pts.length; i++) {
@@ -110,15 +139,8 @@ function disjoint(rs: { lo: number; hi: number; atom: number }[]): [Int32Array, 
       }
     }
     if (atom === NONE) continue
-    const n = outS.length
-    if (n > 0 && outA[n - 1] === atom && outE[n - 1] === lo - 1) outE[n - 1] = hi
-    else {
-      outS.push(lo)
-      outE.push(hi)
-      outA.push(atom)
-    }
+    const n = out.length
+    if (n > first && out[n - 1] === atom && out[n - 2] === lo - 1) out[n - 2] = hi
+    else out.push(lo, hi, atom)
   }
-  return [Int32Array.from(outS), Int32Array.from(outE), Int32Array.from(outA)]
 }
-
-const EMPTY = new Int32Array(0)

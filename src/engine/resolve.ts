@@ -6,23 +6,25 @@ import type { CidrEntry } from './cidr-table.js'
 import type { CompiledDirection, CompiledPolicy } from './policy.js'
 import type { PortEntry } from './port-matcher.js'
 
+/** One peer and the namespaces / identities it matched. */
+export interface PeerGroup {
+  readonly entry: PortEntry
+  readonly members: Set<number>
+}
+
 export interface ResolvedDirection {
   readonly anyPeer: PortEntry[]
   readonly anyPod: PortEntry[]
-  readonly byNs: Map<number, PortEntry[]>
-  readonly byId: Map<number, PortEntry[]>
+  /** Peers matching every pod of some namespaces (members: namespace ids). */
+  readonly byNs: PeerGroup[]
+  /** Peers matching specific identities (members: identity ids). */
+  readonly byId: PeerGroup[]
   readonly cidr4: CidrEntry[]
   readonly cidr6: CidrEntry[]
 }
 
-function push<K>(m: Map<K, PortEntry[]>, k: K, e: PortEntry): void {
-  const l = m.get(k)
-  if (l) l.push(e)
-  else m.set(k, [e])
-}
-
 export function resolveDirection(cp: CompiledPolicy, dir: CompiledDirection, index: ClusterIndex): ResolvedDirection {
-  const out: ResolvedDirection = { anyPeer: [], anyPod: [], byNs: new Map(), byId: new Map(), cidr4: [], cidr6: [] }
+  const out: ResolvedDirection = { anyPeer: [], anyPod: [], byNs: [], byId: [], cidr4: [], cidr6: [] }
   for (const rule of dir.rules) {
     if (rule.peers === null) {
       out.anyPeer.push({ base: rule.base, ports: rule.ports })
@@ -43,17 +45,12 @@ export function resolveDirection(cp: CompiledPolicy, dir: CompiledDirection, ind
       const allPods = peer.podSel === null || peer.podSel.empty
       if (allPods) {
         if (nss === null) out.anyPod.push(e)
-        else for (const ns of nss) push(out.byNs, ns.id, e)
+        else if (nss.length > 0) out.byNs.push({ entry: e, members: new Set(nss.map((n) => n.id)) })
         return
       }
-      const nsIds = nss === null ? null : new Set(nss.map((n) => n.id))
-      const seen = new Set<Identity>()
-      for (const id of index.candidates(peer.podSel!, nss)) {
-        if (seen.has(id)) continue
-        seen.add(id)
-        if (nsIds !== null && !nsIds.has(id.ns.id)) continue
-        if (peer.podSel!.matches(id.labels)) push(out.byId, id.id, e)
-      }
+      const nsKey = nss === null ? '*' : peer.nsSel === null ? `=${cp.namespace}` : `?${peer.nsSel.key}`
+      const members = index.peerMembers(nsKey, nss, peer.podSel!)
+      if (members.size > 0) out.byId.push({ entry: e, members })
     })
   }
   return out

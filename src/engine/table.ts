@@ -11,6 +11,9 @@ export type Dir = 'ingress' | 'egress'
 /** Atoms per table; slot refs are tableId * ATOM_SPACE + atom. */
 export const ATOM_SPACE = 2 ** 24
 
+/** Identity-selecting peers up to this many members are expanded into the per-identity map. */
+export const EXPAND_LIMIT = 64
+
 export class Table {
   constructor(
     readonly id: number,
@@ -23,6 +26,14 @@ export class Table {
     readonly anyPod: PortMatcher | null,
     readonly byNs: Map<number, PortMatcher>,
     readonly byId: Map<number, PortMatcher>,
+    /**
+     * Peers matching many identities (> EXPAND_LIMIT), in atom order, checked by set membership
+     * instead of being expanded into byId: a "tier=frontend in all team=web namespaces" peer in
+     * thousands of tables would otherwise cost millions of map entries. The loop is bounded by
+     * the broad peers of the policies selecting this pod, never by the cluster's policy count.
+     */
+    readonly broadMembers: readonly Set<number>[],
+    readonly broadMatchers: readonly PortMatcher[],
     readonly v4: CidrTable4 | null,
     readonly v6: CidrTable6 | null,
   ) {}
@@ -45,10 +56,20 @@ export class Table {
       a = n.lookup(proto, port, namedKey)
       if (a >= 0 && (best < 0 || a < best)) best = a
     }
-    const m = this.byId.get(peer.identity!.id)
+    const idn = peer.identity!.id
+    const m = this.byId.get(idn)
     if (m !== undefined) {
       a = m.lookup(proto, port, namedKey)
       if (a >= 0 && (best < 0 || a < best)) best = a
+    }
+    const bm = this.broadMembers
+    for (let i = 0; i < bm.length; i++) {
+      if (!bm[i]!.has(idn)) continue
+      a = this.broadMatchers[i]!.lookup(proto, port, namedKey)
+      if (a < 0) continue
+      // Broad peers are in atom order: the first that allows is the lowest of them.
+      if (best < 0 || a < best) best = a
+      break
     }
     return best
   }
@@ -58,35 +79,53 @@ export class Table {
     let total = 0
     const anyPeer: PortEntry[] = []
     const anyPod: PortEntry[] = []
-    const byNs = new Map<number, PortEntry[]>()
-    const byId = new Map<number, PortEntry[]>()
     const cidr4: CidrEntry[] = []
     const cidr6: CidrEntry[] = []
-    const shift = (e: PortEntry, off: number): PortEntry => ({ base: e.base + off, ports: e.ports })
-    const shiftC = (e: CidrEntry, off: number): CidrEntry => ({ base: e.base + off, ports: e.ports, cidr: e.cidr, except: e.except })
-    const merge = (dst: Map<number, PortEntry[]>, src: Map<number, PortEntry[]>, off: number) => {
-      for (const [k, l] of src) {
-        let d = dst.get(k)
-        if (!d) dst.set(k, (d = []))
-        for (const e of l) d.push(shift(e, off))
+    // Peer groups of all policies (entries shifted to table atoms), and per key the groups it is in.
+    const groups: PortEntry[] = []
+    const nsGroups = new Map<number, number[]>()
+    const idGroups = new Map<number, number[]>()
+    const broad: PortEntry[] = []
+    const broadMembers: Set<number>[] = []
+    const addGroup = (dst: Map<number, number[]>, members: Set<number>, e: PortEntry, off: number) => {
+      const g = groups.length
+      groups.push({ base: e.base + off, ports: e.ports })
+      for (const m of members) {
+        const l = dst.get(m)
+        if (l) l.push(g)
+        else dst.set(m, [g])
       }
     }
     policies.forEach(({ cp, resolved: r }, i) => {
       base[i] = total
-      for (const e of r.anyPeer) anyPeer.push(shift(e, total))
-      for (const e of r.anyPod) anyPod.push(shift(e, total))
-      merge(byNs, r.byNs, total)
-      merge(byId, r.byId, total)
-      for (const e of r.cidr4) cidr4.push(shiftC(e, total))
-      for (const e of r.cidr6) cidr6.push(shiftC(e, total))
+      for (const e of r.anyPeer) anyPeer.push({ base: e.base + total, ports: e.ports })
+      for (const e of r.anyPod) anyPod.push({ base: e.base + total, ports: e.ports })
+      for (const g of r.byNs) addGroup(nsGroups, g.members, g.entry, total)
+      for (const g of r.byId) {
+        if (g.members.size <= EXPAND_LIMIT) addGroup(idGroups, g.members, g.entry, total)
+        else {
+          broad.push({ base: g.entry.base + total, ports: g.entry.ports })
+          broadMembers.push(g.members)
+        }
+      }
+      for (const e of r.cidr4) cidr4.push({ base: e.base + total, ports: e.ports, cidr: e.cidr, except: e.except })
+      for (const e of r.cidr6) cidr6.push({ base: e.base + total, ports: e.ports, cidr: e.cidr, except: e.except })
       total += cp[dir]!.atoms
     })
     if (total >= ATOM_SPACE) throw new Error(`table ${signature.slice(0, 80)}: ${total} rule atoms exceed ${ATOM_SPACE}`)
     const nameId = (n: string) => index.portNameId(n)
-    const build = (l: PortEntry[]) => (l.length === 0 ? null : PortMatcher.build(l, nameId))
-    const mapOf = (m: Map<number, PortEntry[]>) => {
+    const build = (l: PortEntry[]) => (l.length === 0 ? null : PortMatcher.build(l, nameId, index.portSets))
+    // Keys in the same groups share one matcher: a peer selecting 200 identities costs 200 map
+    // entries pointing at one object, not 200 matchers.
+    const cache = new Map<string, PortMatcher>()
+    const mapOf = (m: Map<number, number[]>) => {
       const out = new Map<number, PortMatcher>()
-      for (const [k, l] of m) out.set(k, PortMatcher.build(l, nameId))
+      for (const [k, gs] of m) {
+        const key = gs.length === 1 ? String(gs[0]) : gs.join(',')
+        let pm = cache.get(key)
+        if (!pm) cache.set(key, (pm = PortMatcher.build(gs.map((g) => groups[g]!), nameId, index.portSets)))
+        out.set(k, pm)
+      }
       return out
     }
     return new Table(
@@ -97,10 +136,12 @@ export class Table {
       base,
       build(anyPeer),
       build(anyPod),
-      mapOf(byNs),
-      mapOf(byId),
-      CidrTable4.build(cidr4, nameId),
-      CidrTable6.build(cidr6, nameId),
+      mapOf(nsGroups),
+      mapOf(idGroups),
+      broadMembers,
+      broad.map((e) => PortMatcher.build([e], nameId, index.portSets)),
+      CidrTable4.build(cidr4, nameId, index.portSets),
+      CidrTable6.build(cidr6, nameId, index.portSets),
     )
   }
 
