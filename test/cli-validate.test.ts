@@ -18,6 +18,7 @@ const badPolicy = write(
   'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad, namespace: x}\nspec:\n  podSelector: {}\n  ingress:\n  - from:\n    - ipBlock: {cidr: 10.0.0.0/24, except: [10.1.0.0/28]}\n',
 )
 const badPod = write('pod.json', JSON.stringify({ kind: 'Pod', metadata: { name: 'a', namespace: 'x' }, status: { podIP: '10.0.0.999' } }))
+const hostBits = write('hostbits.yaml', 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: hb, namespace: x}\nspec:\n  podSelector: {}\n  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.1/24}\n')
 const syntax = write('syntax.yaml', 'kind: Pod\nmetadata: {name: [\n')
 const lying = write(
   'lying-cluster.json',
@@ -40,6 +41,12 @@ t.test('netpol validate: exit codes and messages', async (t) => {
       args: [badPolicy, goodPolicy],
       code: 1,
       lines: [`error: file ${badPolicy}: NetworkPolicy x/bad: spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: "10.1.0.0/28": must be a strict subset of \`cidr\``, '1 error(s), 0 warning(s) in 2 file(s)'],
+    },
+    {
+      name: 'warnings are marked and do not fail',
+      args: [hostBits],
+      code: 0,
+      lines: [new RegExp(`^warning: file ${hostBits}: NetworkPolicy x/hb: spec\\.egress\\[0\\]\\.to\\[0\\]\\.ipBlock\\.cidr: "10\\.0\\.0\\.1/24" has host bits set`), '0 error(s), 1 warning(s) in 1 file(s)'],
     },
     { name: 'malformed pod', args: [badPod], code: 1, lines: [`error: file ${badPod}: Pod x/a: status.podIP: invalid IP address "10.0.0.999"`, '1 error(s), 0 warning(s) in 1 file(s)'] },
     { name: 'syntax error, other files still checked', args: [syntax, badPod], code: 1, lines: [new RegExp(`^error: file ${syntax}: invalid YAML: `), /Pod x\/a: status\.podIP/, '2 error(s), 0 warning(s) in 2 file(s)'] },
