@@ -114,6 +114,11 @@ export class FakeApiServer {
     }
   }
 
+  /** Drops faults that never triggered (e.g. expire-continue when no list was paged). */
+  clearFaults(): number {
+    return this.faults.splice(0).length
+  }
+
   /** Faults queued but not yet triggered. */
   pendingFaults(): number {
     return this.faults.length
