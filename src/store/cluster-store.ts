@@ -4,7 +4,8 @@
 // Pod IPs: the engine must see at most one pod per IP. When two pods claim an IP — a new pod got
 // the IP of a terminating one, or the delete of an old pod has not arrived yet — the live pod wins
 // over a terminated one, and among equals the pod that claimed the IP last wins. The losing pod is
-// handed on with that IP removed, and gets it back if the winner goes away first.
+// handed on with that IP removed, and gets it back if the winner goes away first. hostNetwork pods
+// stay out of this: they share their node's IPs by design, and policies never select them.
 import type { ClusterDelta, ClusterState, NamespaceInfo, NetworkPolicy, PodInfo } from '../api/types.js'
 import { sameNamespace, samePod, samePolicy } from './semantic-equal.js'
 
@@ -32,6 +33,10 @@ function deleteDelta(kind: Kind, id: string): ClusterDelta {
   if (kind === 'Namespace') return { kind, op: 'delete', name: id }
   const slash = id.indexOf('/')
   return { kind, op: 'delete', namespace: id.slice(0, slash), name: id.slice(slash + 1) }
+}
+
+function claimed(pod: PodInfo | undefined): readonly string[] {
+  return pod && !pod.hostNetwork ? pod.ips : []
 }
 
 export class ClusterStore {
@@ -154,8 +159,8 @@ export class ClusterStore {
 
   private writePod(id: string, pod: PodInfo | undefined): void {
     const old = this.rawPods.get(id)
-    const oldIps = old?.ips ?? []
-    const newIps = pod?.ips ?? []
+    const oldIps = claimed(old)
+    const newIps = claimed(pod)
     for (const ip of oldIps) if (!newIps.includes(ip)) this.claims.get(ip)?.delete(id)
     for (const ip of newIps) {
       let c = this.claims.get(ip)
@@ -178,7 +183,7 @@ export class ClusterStore {
 
   private podView(id: string): PodInfo | undefined {
     const pod = this.rawPods.get(id)
-    if (!pod) return undefined
+    if (!pod || pod.hostNetwork) return pod
     const ips = pod.ips.filter((ip) => this.ownerOf(ip) === id)
     return ips.length === pod.ips.length ? pod : { ...pod, ips }
   }
