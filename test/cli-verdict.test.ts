@@ -86,3 +86,14 @@ t.test('engine options change verdicts as documented', async (t) => {
   t.equal(r.steps[0]!.results[0]!.ingress.reason, 'not-local', '--node: the other node enforces its own pods')
   t.equal(local.code, 0, 'and this node lets it pass')
 })
+
+t.test('regression: a new pod taking a terminated pod\'s IP gets the live pod\'s verdicts (store → engine deltas)', async (t) => {
+  const r = await runCli(['verdict', '--cluster', 'test/fixtures/manifests/ip-reuse-cluster.json'])
+  t.equal(r.code, 0)
+  const out = JSON.parse(r.stdout) as { steps: { results: { to: string; allowed: boolean; ingress: { reason: string } }[] }[] }
+  t.strictSame(
+    out.steps.map((s) => s.results.map((x) => `${x.to} ${x.allowed} ${x.ingress.reason}`)),
+    [['10.0.0.5 false no-rule-matched'], ['10.0.0.5 true not-isolated', 'x/new true not-isolated']],
+    'step 1: the old isolated pod; step 2: the new, unisolated pod owns the IP',
+  )
+})
