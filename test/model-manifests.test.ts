@@ -65,6 +65,12 @@ t.test('bad input: issues and errors name the file, object and field', async (t)
       want: ['error file m.yaml document 1: kind required'],
     },
     {
+      name: 'a cluster file among manifests',
+      file: 'c.json',
+      text: '{"pods": [], "policies": [], "probes": []}',
+      want: ['error file c.json  a cluster file, not a manifest: pass it on its own (--cluster FILE)'],
+    },
+    {
       name: 'a scalar document',
       file: 'm.yaml',
       text: 'just text\n',
@@ -78,9 +84,12 @@ t.test('bad input: issues and errors name the file, object and field', async (t)
     },
   ]
   for (const c of cases) {
-    const got = convertFile(c.text, c.file).issues.map((i) => `${i.severity} ${i.object} ${i.field} ${i.message}`)
+    const converted = convertFile(c.text, c.file)
+    const got = converted.issues.map((i) => `${i.severity} ${i.object} ${i.field} ${i.message}`)
     t.equal(got.length, c.want.length, `${c.name}: count`)
     c.want.forEach((w, i) => t.ok(got[i]?.startsWith(w), `${c.name}: ${got[i]} starts with ${w}`))
+    const policyRejection = converted.rejected.length > 0
+    t.equal(converted.malformed.length, policyRejection ? 0 : got.length, `${c.name}: ${policyRejection ? 'a rejected policy is not malformed input' : 'malformed input'}`)
   }
   const p = convertFile('kind: NetworkPolicy\nmetadata: {name: p}\nspec: {podSelector: {matchExpressions: [{key: a, operator: Bogus}]}}\n', 'p.yaml')
   t.equal(p.policies.length, 0, 'an invalid policy is left out of the state')

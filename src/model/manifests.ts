@@ -53,13 +53,20 @@ export function convertFile(text: string, file: string): FileObjects {
   const out: FileObjects = { file, namespaces: [], pods: [], policies: [], rejected: [], failed: [], malformed: [], issues: [] }
   for (const { object, where } of parseManifestText(text, file)) {
     const at = where ? `${where}: ` : ''
+    const malformed = (field: string, message: string): void => {
+      const issue: ValidationIssue = { object: `file ${file}`, field, message, severity: 'error' }
+      out.issues.push(issue)
+      out.malformed.push(issue)
+    }
     if (!isObject(object)) {
-      out.issues.push({ object: `file ${file}`, field: where, message: 'not a Kubernetes object', severity: 'error' })
+      malformed(where, 'not a Kubernetes object')
       continue
     }
     const kind = object.kind
     if (typeof kind !== 'string' || kind === '') {
-      out.issues.push({ object: `file ${file}`, field: `${at}kind`, message: 'required', severity: 'error' })
+      // The likeliest mix-up: a conformance-style cluster file inside a manifest directory.
+      if (['pods', 'steps', 'probes'].some((k) => k in object)) malformed(where, 'a cluster file, not a manifest: pass it on its own (--cluster FILE)')
+      else malformed(`${at}kind`, 'required')
       continue
     }
     if (kind !== 'Namespace' && kind !== 'Pod' && kind !== 'NetworkPolicy') continue
