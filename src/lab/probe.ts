@@ -23,8 +23,13 @@ export interface ProbeResult {
 export interface LabProberOptions {
   /** Also run a helper in the node namespace, under this key (e.g. for kubelet-style probes). */
   readonly nodeKey?: string
-  /** How long helpers may take to report ready (default 20 s: tsx compiles on first start). */
+  /** How long helpers may take to report ready (default 20 s). */
   readonly readyTimeoutMs?: number
+  /**
+   * Most probes in flight at once, over all helpers (default 128). Thousands at once on a small
+   * machine starve the helpers' event loops and turn slow answers into false timeouts.
+   */
+  readonly maxInFlight?: number
 }
 
 interface Helper {
@@ -84,6 +89,8 @@ let exitHookInstalled = false
 export class LabProber {
   private readonly helpers = new Map<string, Helper>()
   private nextId = 1
+  private inFlight = 0
+  private readonly slots: (() => void)[] = []
   private closed = false
 
   constructor(
@@ -154,15 +161,24 @@ export class LabProber {
   }
 
   /** Probes from pod `fromKey` to toIp:port. Resolves (never rejects) with the outcome. */
-  probe(fromKey: string, toIp: string, port: number, protocol: PolicyProtocol, timeoutMs = 1000): Promise<ProbeResult> {
-    const h = this.helpers.get(fromKey)
-    if (this.closed) return Promise.resolve({ ok: false, ms: 0, error: 'closed' })
-    if (!h) return Promise.resolve({ ok: false, ms: 0, error: `no helper for ${fromKey}` })
-    const id = this.nextId++
-    return new Promise((resolve) => {
-      h.pending.set(id, resolve)
-      h.child.stdin!.write(JSON.stringify({ id, op: 'probe', to: toIp, port, protocol, timeoutMs }) + '\n')
-    })
+  async probe(fromKey: string, toIp: string, port: number, protocol: PolicyProtocol, timeoutMs = 1000): Promise<ProbeResult> {
+    if (this.inFlight >= (this.opts.maxInFlight ?? 128)) await new Promise<void>((resolve) => this.slots.push(resolve))
+    else this.inFlight++
+    try {
+      const h = this.helpers.get(fromKey)
+      if (this.closed) return { ok: false, ms: 0, error: 'closed' }
+      if (!h) return { ok: false, ms: 0, error: `no helper for ${fromKey}` }
+      const id = this.nextId++
+      return await new Promise<ProbeResult>((resolve) => {
+        h.pending.set(id, resolve)
+        h.child.stdin!.write(JSON.stringify({ id, op: 'probe', to: toIp, port, protocol, timeoutMs }) + '\n')
+      })
+    } finally {
+      // Hand the slot straight to the next waiter, or give it back.
+      const next = this.slots.shift()
+      if (next) next()
+      else this.inFlight--
+    }
   }
 
   private killAll(): void {
