@@ -46,7 +46,7 @@ export async function loadCluster(path: string): Promise<LoadedCluster> {
 export function peekRoot(text: string, path: string): unknown {
   try {
     if (/\.json$/i.test(path) || /^\s*\{/.test(text)) return JSON.parse(text)
-    return parseYaml(text, { uniqueKeys: false })
+    return parseYaml(text, { uniqueKeys: false, merge: true })
   } catch {
     return undefined // multi-document YAML or a syntax error: the manifest parser reports it
   }

@@ -27,7 +27,7 @@ export function parseManifestText(text: string, file: string): ManifestDocument[
     }
   }
   if (roots.length === 0) {
-    for (const doc of parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false })) {
+    for (const doc of parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, merge: true })) {
       const err = doc.errors[0]
       if (err) throw new InputError(`file ${file}`, '', `invalid YAML: ${err.message.split('\n')[0]!.replace(/:$/, '')}`)
       roots.push(doc.toJS({ maxAliasCount: 1000 }))
