@@ -12,6 +12,7 @@ import { e2e } from './helpers/e2e.js'
 import { buildTopology, type Topology } from '../src/lab/topology.js'
 
 const AGENT = new URL('./fixtures/nfqueue-agent.ts', import.meta.url).pathname
+const RAW_AGENT = new URL('./fixtures/nfqueue-raw-agent.ts', import.meta.url).pathname
 const PEER = new URL('./fixtures/nfqueue-peer.ts', import.meta.url).pathname
 const A4 = '10.72.0.1', B4 = '10.72.0.2', A6 = 'fd72::1', B6 = 'fd72::2'
 
@@ -188,6 +189,19 @@ t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, by
     t.equal(total, 0, 'nothing is left stuck in the kernel queue')
     q.child.stdin!.end()
     await q.exited
+  })
+
+  await t.test('a batch callback that sends no verdicts: the addon gives the default, nothing stays queued', async (t) => {
+    for (const [defaultVerdict, passes] of [[1, 6], [0, 0]] as const) {
+      const q = Proc.spawn(t, topo.nodeNs, RAW_AGENT, [JSON.stringify({ queue: 4, defaultVerdict })])
+      await q.waitFor((l) => l.includes('"ready"'))
+      const got = await udpExchange(t, topo, [7013], 3)
+      t.equal(got.length, passes, `default verdict ${defaultVerdict ? 'accept' : 'drop'}: ${got.length} of 6 passed`)
+      q.child.stdin!.write('stats\n')
+      t.match(JSON.parse(await q.waitFor((l) => l.includes('"stats"'))), { stats: { packets: 6, verdicts: 6, overflow: 6 } })
+      q.child.stdin!.end()
+      await q.exited
+    }
   })
 
   await t.test('program gone (kill -9): --queue-bypass accepts, plain NFQUEUE drops', async (t) => {

@@ -36,6 +36,7 @@ typedef struct {
   uint16_t queue;
   uint32_t default_verdict;
   uint32_t seq;
+  bool verdicted;  // verdicts() was called during the current batch callback
   bool lost;  // ENOBUFS: packet messages were dropped, their packets still sit in the kernel queue
   napi_ref data_ref, meta_ref;  // keep the JS-owned buffers alive while we write into them
   uint8_t* data;
@@ -76,6 +77,20 @@ static void flush_lost(nfq* q, uint32_t next_id) {
   size_t len = nfq_put_verdict(buf, q->queue, next_id - 1, q->default_verdict, NFQ_NO_MARK, 1);
   if (send_all(q->h.fd, buf, len) == 0) q->stats[S_LOST_FLUSHES]++;
   q->lost = false;
+}
+
+// Default verdict for every packet of the current batch (ids from meta), in one send per chunk.
+static void verdict_batch_default(nfq* q, size_t count) {
+  size_t len = 0;
+  for (size_t i = 0; i < count; i++) {
+    len += nfq_put_verdict(q->sbuf + len, q->queue, q->meta[i * META_FIELDS + M_ID], q->default_verdict, NFQ_NO_MARK, 0);
+    if (len >= SEND_CHUNK || i == count - 1) {
+      if (send_all(q->h.fd, q->sbuf, len) == 0) q->stats[S_VERDICT_SENDS]++;
+      len = 0;
+    }
+  }
+  q->stats[S_VERDICTS] += (double)count;
+  q->stats[S_OVERFLOW] += (double)count;
 }
 
 static void count_error(nfq* q, int err) {
@@ -202,9 +217,11 @@ static void nfq_readable(sock_handle* base) {
   if (count == 0) return;
   q->stats[S_BATCHES]++;
   q->stats[S_PACKETS] += (double)count;
+  q->verdicted = false;
   napi_value argv[1];
-  if (napi_create_uint32(base->env, (uint32_t)count, &argv[0]) != napi_ok) return;
-  handle_call(base, 1, argv);
+  if (napi_create_uint32(base->env, (uint32_t)count, &argv[0]) == napi_ok) handle_call(base, 1, argv);
+  // Safety net: a callback that threw or forgot must not leave the batch queued in the kernel.
+  if (!q->verdicted && !base->closed) verdict_batch_default(q, count);
 }
 
 static napi_value nfq_verdicts(napi_env env, napi_callback_info info) {
@@ -225,6 +242,7 @@ static napi_value nfq_verdicts(napi_env env, napi_callback_info info) {
   if (type != napi_uint32_array || napi_get_value_uint32(env, argv[1], &count) != napi_ok ||
       (size_t)count * 3 > length)
     return throw_usage(env, VERDICTS_USAGE);
+  q->verdicted = true;
   if (count == 0) return NULL;
   const uint32_t* v = (const uint32_t*)raw;
 

@@ -42,7 +42,7 @@ export interface NfQueueStats extends QueueStats {
   readonly verdictSends: number
   /** Batches sent as one NFQNL_MSG_VERDICT_BATCH. */
   readonly batchVerdicts: number
-  /** Packets the addon verdicted itself with the default (batch full, arrived during bind). */
+  /** Packets the addon verdicted itself with the default (batch full, during bind, no verdicts sent). */
   readonly overflow: number
   readonly netlinkErrors: number
   readonly lastNetlinkErrno: number

@@ -52,7 +52,10 @@ export const STAT = {
   /** NFQNL_MSG_VERDICT_BATCH messages used. */
   BATCH_VERDICTS: 4,
   ENOBUFS: 5,
-  /** Packets the addon gave the default verdict itself (batch buffer full, stray during bind). */
+  /**
+   * Packets the addon gave the default verdict itself: batch buffer full, arrived during bind, or
+   * their batch callback returned (or threw) without calling `verdicts`.
+   */
   OVERFLOW: 6,
   /** Netlink error acks received (e.g. verdict for an unknown id). */
   NETLINK_ERRORS: 7,
