@@ -145,3 +145,22 @@ t.test('nft -c accepts the generated scripts (queue checked by the kernel where 
   }
   t.equal(await exec(['nft', 'list', 'ruleset']), '', 'check mode committed nothing')
 })
+
+t.test('RuleManager on the nft backend (fake exec: this kernel cannot load nft queue)', async (t) => {
+  const calls: { argv: string[]; stdin?: string }[] = []
+  const fake = async (argv: string[], stdin?: string): Promise<string> => { calls.push({ argv, stdin }); return '' }
+  const { RuleManager } = await import('../src/dataplane/rules.js')
+  const m = new RuleManager('nft', base, fake)
+  await m.sync(targets)
+  await m.sync([...targets].reverse())
+  t.equal(calls.length, 1, 'one transaction; unchanged targets skipped')
+  t.same(calls[0]!.argv, ['nft', '-f', '-'])
+  t.equal(calls[0]!.stdin, renderNftRuleset(targets, base))
+  await m.sync(targets.slice(1))
+  t.equal(calls.length, 2, 'changed targets applied')
+  await m.remove()
+  t.same(calls[2], { argv: ['nft', '-f', '-'], stdin: renderNftRemoval(base) })
+  await m.sync(targets.slice(1))
+  t.equal(calls.length, 4, 'after remove() the next sync applies again')
+  t.same(m.stats(), { applied: 3, skipped: 1 })
+})
