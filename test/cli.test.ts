@@ -11,6 +11,13 @@ const badCluster = join(tmp, 'bad-cluster.json')
 writeFileSync(badCluster, '{"namespaces": [], "pods": [{"namespace": "x", "name": "a", "ip": "10.0.0.1", "ports": [{"containerPort": 0}]}], "policies": [], "probes": []}')
 const notJson = join(tmp, 'broken.json')
 writeFileSync(notJson, '{"pods": [')
+const familyMismatch = join(tmp, 'family.json')
+writeFileSync(familyMismatch, JSON.stringify({
+  namespaces: [{ name: 'x' }],
+  pods: [{ namespace: 'x', name: 'a', ip: '10.0.0.1' }, { namespace: 'x', name: 'b', ips: ['fd00::1'] }],
+  policies: [],
+  probes: [{ from: 'x/a', to: 'x/b', port: 80, protocol: 'TCP' }],
+}))
 const COMMANDS = ['verdict', 'explain', 'validate']
 
 t.test('help', async (t) => {
@@ -46,6 +53,7 @@ t.test('user errors: one clear message, usage where it helps, exit 2, never a st
     { name: 'missing cluster file', args: ['verdict', '--cluster', join(tmp, 'nope.json')], stderr: `netpol verdict: file ${join(tmp, 'nope.json')}: cannot read: ENOENT\n` },
     { name: 'malformed pod in manifests names file, object, field', args: ['verdict', '--cluster', badPod], stderr: `netpol verdict: file ${badPod}: Pod x/a: status.podIPs[1].ip: invalid IP address "300.1.1.1"\n` },
     { name: 'malformed cluster file names file and field', args: ['verdict', '--cluster', badCluster], stderr: new RegExp(`^netpol verdict: file ${badCluster}: pods\\[0\\]\\.ports\\[0\\]\\.containerPort: .*\\n$`) },
+    { name: 'probe between address families names file, step and probe', args: ['verdict', '--cluster', familyMismatch], stderr: `netpol verdict: file ${familyMismatch}: step 1 probes[0]: from: x/a has no IPv6 address to reach x/b (fd00::1)\n` },
     { name: 'broken JSON', args: ['verdict', '--cluster', notJson], stderr: new RegExp(`^netpol verdict: file ${notJson}: invalid JSON: `) },
     { name: 'unknown pod in an ad-hoc probe', args: ['verdict', '--cluster', 'examples/demo-cluster.json', '--probe-from', 'frontend/nope', '--probe-to', 'backend/api', '--port', '80'], stderr: 'netpol verdict: probe: from: no pod frontend/nope in the cluster\n' },
     { name: 'endpoint neither pod nor IP', args: ['explain', '--cluster', 'examples/demo-cluster.json', '--from', 'web', '--to', 'backend/api', '--port', '80'], stderr: 'netpol explain: probe: from: "web" is neither "namespace/pod" nor an IP address\n' },

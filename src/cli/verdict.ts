@@ -38,7 +38,7 @@ example:
     const problems = await forEachStep(cluster, engineOptions(args), (step, engine, i) => {
       const probes = adHoc ? [adHoc] : step.probes
       const results = probes.map((probe, j) => {
-        const flow = flowOf(step.state, probe, adHoc ? 'probe' : `step ${i + 1} probes[${j}]`)
+        const flow = flowOf(step.state, probe, adHoc ? 'probe' : `file ${path}: step ${i + 1} probes[${j}]`)
         const v = engine.classify(flow)
         if (!v.allowed) denied = true
         return { from: probe.from, to: probe.to, port: probe.port, protocol: probe.protocol, allowed: v.allowed, egress: v.egress, ingress: v.ingress }
