@@ -12,7 +12,7 @@ import { UnsyncedEvaluator } from '../src/agent/unsynced-evaluator.js'
 import { FileSink } from '../src/tap/file-sink.js'
 import { newRawRecord, RecordRing } from '../src/tap/record-ring.js'
 import { Tap, type TapReader } from '../src/tap/tap.js'
-import { ipText, type TapContext, type TapLine, type TapRecord } from '../src/tap/tap-record.js'
+import { ipText, TapFormatter, type TapContext, type TapLine, type TapRecord } from '../src/tap/tap-record.js'
 import { batchOf, RecordingVerdicts } from './helpers/fake-batch.js'
 import { icmp, ipv4, ipv6, sctp, tcp, udp } from './helpers/packets.js'
 
@@ -75,7 +75,7 @@ function setup(options: { cacheSize?: number; ringSize?: number } = {}) {
   return { engine, classifier, tap }
 }
 
-t.test('ring: records round-trip through the fixed-size slots (IPv4, IPv6, wrap-around)', async (t) => {
+t.test('ring: records round-trip through the fixed-size slots (IPv4, IPv6, wrap-around, table refs past 2^32)', async (t) => {
   const ring = new RecordRing(3)
   const pkt = newDecodedPacket()
   const raw = newRawRecord()
@@ -87,7 +87,7 @@ t.test('ring: records round-trip through the fixed-size slots (IPv4, IPv6, wrap-
   for (let round = 0; round < 3; round++) {
     for (const [i, r] of rows.entries()) {
       t.equal(decodePacket(r.bytes, 0, r.bytes.length, pkt), 0)
-      const slot = { allowed: i % 2 === 0, generation: 7 + round, egressCode: 2, ingressCode: 7, egressRef: 123456789, ingressRef: -1 }
+      const slot = { allowed: i % 2 === 0, generation: 7 + round, egressCode: 2, ingressCode: 7, egressRef: 2 ** 24 * 5000 + 77, ingressRef: -1 }
       t.ok(ring.write(1e12 + i + 0.5, pkt, r.bytes, slot, i === 1))
     }
     for (const [i, r] of rows.entries()) {
@@ -96,7 +96,7 @@ t.test('ring: records round-trip through the fixed-size slots (IPv4, IPv6, wrap-
       t.equal(ipText(raw.family, raw.src), r.src)
       t.equal(ipText(raw.family, raw.dst), r.dst)
       t.equal(raw.fromCache, i === 1)
-      t.same(raw.slot, { allowed: i % 2 === 0, generation: 7 + round, egressCode: 2, ingressCode: 7, egressRef: 123456789, ingressRef: -1 })
+      t.same(raw.slot, { allowed: i % 2 === 0, generation: 7 + round, egressCode: 2, ingressCode: 7, egressRef: 2 ** 24 * 5000 + 77, ingressRef: -1 })
     }
     t.notOk(ring.read(raw), 'empty')
   }
@@ -162,6 +162,33 @@ t.test('drain: each record carries the reasons engine.describe / classify give f
   t.equal(recs[4]!.dst.pod, undefined, 'an external IP names no pod')
   t.same(recs[4]!.directions, [], 'x/web has no egress isolation, 192.0.2.9 is not a pod')
   t.equal(recs[6]!.dst.pod, 'y/db')
+})
+
+t.test('formatter: the assembled line is exactly JSON.stringify of the record; times keep their milliseconds', async (t) => {
+  const engine = new PolicyEngine()
+  engine.load(cluster)
+  const classifier = new PacketClassifier(engine, { failOpen: false, cacheSize: 0 })
+  for (const node of ['node-1', undefined]) {
+    const ring = new RecordRing(64)
+    classifier.setSink({ record: (p, d, s, c) => void ring.write(Date.UTC(2026, 0, 2, 3, 4, 5) + ring.written * 37.6, p, d, s, c) })
+    classifier.handleBatch(batchOf([...flows.map((f) => f.packet), ...flows.map((f) => f.packet)]), new RecordingVerdicts())
+    const f = new TapFormatter(context(engine, node))
+    const raw = newRawRecord()
+    const times: string[] = []
+    while (ring.read(raw)) {
+      const rec = f.record(raw)
+      t.equal(f.line(rec), JSON.stringify(rec))
+      times.push(rec.time.slice(17))
+    }
+    t.same(times.slice(0, 5), ['05.000Z', '05.037Z', '05.075Z', '05.112Z', '05.150Z'])
+    // A ref whose table is gone (replaced since): described without rule details, marked stale.
+    const stale = newRawRecord()
+    stale.slot.egressCode = 2
+    stale.slot.egressRef = 2 ** 24 * 999 + 1
+    const rec = f.record(stale)
+    t.equal(rec.stale, true)
+    t.equal(f.line(rec), JSON.stringify(rec))
+  }
 })
 
 t.test('drain: cached verdicts say so, and unsynced ones say not-synced', async (t) => {

@@ -8,7 +8,7 @@ import { Tap, type SinkTarget } from './tap.js'
 
 export interface TapAgent {
   readonly classifier: SinkTarget
-  readonly engine: { describe(slot: VerdictSlot): Verdict }
+  readonly engine: { describe(slot: VerdictSlot): Verdict; readonly generation: number }
   readonly store: { podByIP(ip: string): PodInfo | undefined }
 }
 
@@ -39,6 +39,7 @@ export function attachTap(agent: TapAgent, control: TapControl, config: TapConfi
       const p = agent.store.podByIP(ip)
       return p === undefined ? undefined : `${p.namespace}/${p.name}`
     },
+    generation: () => agent.engine.generation,
   }, { ringSize: config.tapRingSize })
   if (config.tapFile) {
     tap.setFile(new FileSink(

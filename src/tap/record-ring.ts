@@ -5,17 +5,21 @@
 import type { VerdictSlot } from '../api/types.js'
 import type { DecodedPacket } from '../dataplane/decode.js'
 
-/** 64 bytes per record, as 16 int32 words (words 0-1 double as one float64: the time). */
-export const RECORD_WORDS = 16
-const W_TIME = 0 // f64 index 0 of the record = words 0-1
+/**
+ * 80 bytes per record, as 20 int32 words; even word pairs double as float64 for the time and the
+ * table refs (table id × 2^24 + atom: past 2^31 once enough tables were built, so not int32).
+ */
+export const RECORD_WORDS = 20
+export const RECORD_BYTES = RECORD_WORDS * 4
+const W_TIME = 0 // f64, words 0-1
 const W_SRC = 2 // 16 bytes (IPv4: the first 4)
 const W_DST = 6 // 16 bytes
 const W_PORTS = 10 // srcPort << 16 | dstPort
 const W_FLAGS = 11 // proto | family(6) << 8 | allowed << 9 | fromCache << 10 | egressCode << 12 | ingressCode << 16
-const W_EREF = 12
-const W_IREF = 13
-const W_GEN = 14
-const W_EXTRA = 15 // TCP flags, or ICMP type << 8 | code
+const W_GEN = 12
+const W_EXTRA = 13 // TCP flags, or ICMP type << 8 | code
+const W_EREF = 14 // f64, words 14-15
+const W_IREF = 16 // f64, words 16-17
 
 /** One record, decoded off the packet path (reused by readers: copy what you keep). */
 export interface RawRecord {
@@ -79,7 +83,7 @@ export class RecordRing {
     this.written++
     const w = this.words
     const base = i * RECORD_WORDS
-    this.f64[base >> 1] = time
+    this.f64[(base + W_TIME) >> 1] = time
     if (pkt.family === 4) {
       w[base + W_SRC] = pkt.src4
       w[base + W_DST] = pkt.dst4
@@ -97,8 +101,8 @@ export class RecordRing {
     w[base + W_PORTS] = (pkt.srcPort << 16) | pkt.dstPort
     w[base + W_FLAGS] = pkt.proto | (pkt.family === 6 ? 0x100 : 0) | (slot.allowed ? 0x200 : 0) | (fromCache ? 0x400 : 0) |
       ((slot.egressCode & 0xf) << 12) | ((slot.ingressCode & 0xf) << 16)
-    w[base + W_EREF] = slot.egressRef
-    w[base + W_IREF] = slot.ingressRef
+    this.f64[(base + W_EREF) >> 1] = slot.egressRef
+    this.f64[(base + W_IREF) >> 1] = slot.ingressRef
     w[base + W_GEN] = slot.generation
     w[base + W_EXTRA] = pkt.proto === 6 ? pkt.tcpFlags : (pkt.icmpType << 8) | pkt.icmpCode
     return true
@@ -136,8 +140,8 @@ export class RecordRing {
     slot.allowed = (flags & 0x200) !== 0
     slot.egressCode = (flags >>> 12) & 0xf
     slot.ingressCode = (flags >>> 16) & 0xf
-    slot.egressRef = w[base + W_EREF]!
-    slot.ingressRef = w[base + W_IREF]!
+    slot.egressRef = this.f64[(base + W_EREF) >> 1]!
+    slot.ingressRef = this.f64[(base + W_IREF) >> 1]!
     slot.generation = w[base + W_GEN]!
     return true
   }

@@ -49,6 +49,8 @@ export interface TapContext {
   describe(slot: VerdictSlot): Verdict
   /** "ns/name" of the pod owning an IP (canonical text), if any. */
   podName(ip: string): string | undefined
+  /** The engine's current generation: pod names are cached until it changes. */
+  generation?(): number
 }
 
 const PROTOCOLS: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP' }
@@ -75,36 +77,116 @@ export function ipText(family: 4 | 6, b: Uint8Array): string {
   return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`
 }
 
-/** Turns one raw record into the reader-facing record. */
-export function toTapRecord(raw: RawRecord, ctx: TapContext): TapRecord {
-  const slot = raw.slot
-  // describe() knows the engine's codes; the unsynced evaluator's 'not-synced' it would call allowed.
-  const v = slot.egressCode === NOT_SYNCED || slot.ingressCode === NOT_SYNCED
-    ? { allowed: false, egress: NOT_SYNCED_SIDE, ingress: NOT_SYNCED_SIDE, generation: slot.generation }
-    : ctx.describe(slot)
-  const srcIp = ipText(raw.family, raw.src)
-  const dstIp = ipText(raw.family, raw.dst)
-  const srcPod = ctx.podName(srcIp)
-  const dstPod = ctx.podName(dstIp)
-  const directions: ('egress' | 'ingress')[] = []
-  if (v.egress.reason === 'rule' || v.egress.reason === 'no-rule-matched') directions.push('egress')
-  if (v.ingress.reason === 'rule' || v.ingress.reason === 'no-rule-matched') directions.push('ingress')
-  const rec: TapRecord = {
-    type: 'verdict',
-    time: new Date(raw.time).toISOString(),
-    ...(ctx.nodeName ? { node: ctx.nodeName } : {}),
-    src: srcPod !== undefined ? { ip: srcIp, port: raw.srcPort, pod: srcPod } : { ip: srcIp, port: raw.srcPort },
-    dst: dstPod !== undefined ? { ip: dstIp, port: raw.dstPort, pod: dstPod } : { ip: dstIp, port: raw.dstPort },
-    protocol: protocolName(raw.proto),
-    verdict: slot.allowed ? 'allow' : 'deny',
-    directions,
-    egress: v.egress,
-    ingress: v.ingress,
-    fromCache: raw.fromCache,
-    generation: slot.generation,
+const NONE = 0xffffffff // "no pod" in the pod-name cache
+
+/**
+ * Raw record → reader-facing record and its JSON line, cheaply enough for every verdict: the two
+ * sides are memoised by (reason code, table ref) — tables are immutable and their ids never reused,
+ * so a ref always describes the same way — with their JSON; pod names by IP until the generation
+ * changes; the time's text per second.
+ */
+export class TapFormatter {
+  private readonly egressSides = new Map<number, SideVerdict>()
+  private readonly ingressSides = new Map<number, SideVerdict>()
+  private readonly sideJson = new WeakMap<SideVerdict, string>()
+  private readonly pods = new Map<string, string | number>()
+  private podsGeneration = -1
+  private second = -1
+  private secondText = ''
+  private readonly nodeJson: string
+
+  constructor(private readonly ctx: TapContext) {
+    this.nodeJson = ctx.nodeName ? `"node":${JSON.stringify(ctx.nodeName)},` : ''
   }
-  if (isStale(v.egress) || isStale(v.ingress)) rec.stale = true
-  return rec
+
+  record(raw: RawRecord): TapRecord {
+    const slot = raw.slot
+    let egress: SideVerdict, ingress: SideVerdict
+    // describe() knows the engine's codes; the unsynced evaluator's 'not-synced' it would call allowed.
+    if (slot.egressCode === NOT_SYNCED || slot.ingressCode === NOT_SYNCED) egress = ingress = NOT_SYNCED_SIDE
+    else {
+      const ek = sideKey(slot.egressCode, slot.egressRef)
+      const ik = sideKey(slot.ingressCode, slot.ingressRef)
+      let e = this.egressSides.get(ek)
+      let i = this.ingressSides.get(ik)
+      if (e === undefined || i === undefined) {
+        if (this.egressSides.size + this.ingressSides.size > 100_000) {
+          this.egressSides.clear()
+          this.ingressSides.clear()
+        }
+        const v = this.ctx.describe(slot)
+        this.egressSides.set(ek, (e = v.egress))
+        this.ingressSides.set(ik, (i = v.ingress))
+      }
+      egress = e
+      ingress = i
+    }
+    const srcIp = ipText(raw.family, raw.src)
+    const dstIp = ipText(raw.family, raw.dst)
+    const srcPod = this.podName(srcIp, slot.generation)
+    const dstPod = this.podName(dstIp, slot.generation)
+    const directions: ('egress' | 'ingress')[] = []
+    if (egress.reason === 'rule' || egress.reason === 'no-rule-matched') directions.push('egress')
+    if (ingress.reason === 'rule' || ingress.reason === 'no-rule-matched') directions.push('ingress')
+    const rec: TapRecord = {
+      type: 'verdict',
+      time: this.timeText(raw.time),
+      ...(this.ctx.nodeName ? { node: this.ctx.nodeName } : {}),
+      src: srcPod !== undefined ? { ip: srcIp, port: raw.srcPort, pod: srcPod } : { ip: srcIp, port: raw.srcPort },
+      dst: dstPod !== undefined ? { ip: dstIp, port: raw.dstPort, pod: dstPod } : { ip: dstIp, port: raw.dstPort },
+      protocol: protocolName(raw.proto),
+      verdict: slot.allowed ? 'allow' : 'deny',
+      directions,
+      egress,
+      ingress,
+      fromCache: raw.fromCache,
+      generation: slot.generation,
+    }
+    if (isStale(egress) || isStale(ingress)) rec.stale = true
+    return rec
+  }
+
+  /** JSON.stringify(rec), assembled from memoised pieces (same keys, same order). */
+  line(r: TapRecord): string {
+    const ep = (e: TapEndpoint) => `{"ip":"${e.ip}","port":${e.port}${e.pod !== undefined ? `,"pod":${JSON.stringify(e.pod)}` : ''}}`
+    return `{"type":"verdict","time":"${r.time}",${this.nodeJson}"src":${ep(r.src)},"dst":${ep(r.dst)},"protocol":"${r.protocol}",` +
+      `"verdict":"${r.verdict}","directions":${DIRECTIONS_JSON[r.directions.length === 2 ? 3 : r.directions[0] === 'egress' ? 1 : r.directions[0] === 'ingress' ? 2 : 0]},` +
+      `"egress":${this.json(r.egress)},"ingress":${this.json(r.ingress)},"fromCache":${r.fromCache},"generation":${r.generation}${r.stale ? ',"stale":true' : ''}}`
+  }
+
+  private json(s: SideVerdict): string {
+    let j = this.sideJson.get(s)
+    if (j === undefined) this.sideJson.set(s, (j = JSON.stringify(s)))
+    return j
+  }
+
+  private podName(ip: string, generation: number): string | undefined {
+    const gen = this.ctx.generation?.() ?? generation
+    if (gen !== this.podsGeneration || this.pods.size > 100_000) {
+      this.pods.clear()
+      this.podsGeneration = gen
+    }
+    let p = this.pods.get(ip)
+    if (p === undefined) this.pods.set(ip, (p = this.ctx.podName(ip) ?? NONE))
+    return p === NONE ? undefined : (p as string)
+  }
+
+  private timeText(ms: number): string {
+    const sec = Math.floor(ms / 1000)
+    if (sec !== this.second) {
+      this.second = sec
+      this.secondText = new Date(sec * 1000).toISOString().slice(0, 20) // "2026-01-02T03:04:05."
+    }
+    const m = Math.floor(ms - sec * 1000)
+    return `${this.secondText}${m < 10 ? '00' : m < 100 ? '0' : ''}${m}Z`
+  }
+}
+
+const DIRECTIONS_JSON = ['[]', '["egress"]', '["ingress"]', '["egress","ingress"]']
+
+function sideKey(code: number, ref: number): number {
+  // Only rule / no-rule-matched sides depend on the ref.
+  return code === REASON_CODE.rule || code === REASON_CODE['no-rule-matched'] ? code * 2 ** 48 + ref + 1 : code * 2 ** 48
 }
 
 // A rule/no-rule side always names its isolating policies unless its table is gone.

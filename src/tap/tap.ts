@@ -9,7 +9,7 @@ import type { VerdictSink } from '../dataplane/packet-classifier.js'
 import type { FileSink, FileSinkStats } from './file-sink.js'
 import { matches, type TapFilter } from './filter.js'
 import { newRawRecord, RecordRing } from './record-ring.js'
-import { toTapRecord, type TapContext, type TapDropNotice } from './tap-record.js'
+import { TapFormatter, type TapContext, type TapDropNotice } from './tap-record.js'
 
 /** Where the tap installs itself: the PacketClassifier. */
 export interface SinkTarget {
@@ -24,7 +24,7 @@ export interface TapReader {
 }
 
 export interface TapOptions {
-  /** Records the ring holds between drains (64 bytes each). */
+  /** Records the ring holds between drains (80 bytes each). */
   readonly ringSize?: number
   /** Most records formatted per drain turn before yielding to the event loop. */
   readonly maxPerTurn?: number
@@ -50,6 +50,7 @@ export const DEFAULT_RING_SIZE = 16384
 export class Tap implements VerdictSink {
   readonly ring: RecordRing
   private readonly raw = newRawRecord()
+  private readonly formatter: TapFormatter
   private readonly readers = new Map<TapReader, ReaderState>()
   private file: FileSink | undefined
   private installed = false
@@ -66,6 +67,7 @@ export class Tap implements VerdictSink {
     options: TapOptions = {},
   ) {
     this.ring = new RecordRing(options.ringSize ?? DEFAULT_RING_SIZE)
+    this.formatter = new TapFormatter(ctx)
     this.maxPerTurn = options.maxPerTurn ?? 2048
     this.now = options.now ?? Date.now
   }
@@ -130,12 +132,12 @@ export class Tap implements VerdictSink {
     const file = this.file
     while (n < max && this.ring.read(this.raw)) {
       n++
-      const rec = toTapRecord(this.raw, this.ctx)
+      const rec = this.formatter.record(this.raw)
       let line: string | undefined
-      if (file !== undefined) file.write((line = JSON.stringify(rec)))
+      if (file !== undefined) file.write((line = this.formatter.line(rec)))
       for (const [reader, state] of this.readers) {
         if (!matches(reader.filter, rec)) continue
-        line ??= JSON.stringify(rec)
+        line ??= this.formatter.line(rec)
         this.deliver(reader, state, line)
       }
     }
