@@ -30,7 +30,7 @@ export interface AgentConfig {
   tapFileMaxBytes: number
   /** Rotated tap files kept (FILE.1 … FILE.N). */
   tapFileKeep: number
-  /** Tap ring buffer: records held between drains (64 bytes each); more are dropped and counted. */
+  /** Tap ring buffer: records held between drains (80 bytes each); more are dropped and counted. */
   tapRingSize: number
   /** host:port for /metrics, /healthz, /readyz; empty disables. */
   metricsAddress: string
