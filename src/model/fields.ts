@@ -70,6 +70,7 @@ export class Fields {
 
 export function describe(v: unknown): string {
   if (v === null) return 'null'
+  if (v === undefined) return 'nothing'
   if (Array.isArray(v)) return 'a list'
   if (typeof v === 'object') return 'an object'
   if (typeof v === 'string') return `"${v}"`
