@@ -131,7 +131,15 @@ export class Compiler {
 
   // ------------------------------------------------------------------------------- bookkeeping
 
+  /** Pods of one template repeat one port list: share one map per distinct list. */
+  private readonly portMaps = new Map<string, Map<number, number>>()
+
   private namedPorts(info: PodInfo): Map<number, number> | null {
+    let sig = ''
+    for (const p of info.ports) if (p.name) sig += `${p.name}/${p.protocol}/${p.containerPort};`
+    if (sig === '') return null
+    const hit = this.portMaps.get(sig)
+    if (hit) return hit
     let m: Map<number, number> | null = null
     for (const p of info.ports) {
       if (!p.name) continue
@@ -140,6 +148,7 @@ export class Compiler {
       const k = (proto << 16) | p.containerPort
       if (!m.has(k)) m.set(k, this.index.portNameId(p.name) * 4 + proto)
     }
+    if (m) this.portMaps.set(sig, m)
     return m
   }
 

@@ -131,7 +131,8 @@ function compileDirection(rules: unknown, path: string, peersField: string, brok
   return { rules: out, atoms }
 }
 
-const INVALID_PEER: CompiledPeer = { kind: 'invalid', nsSel: null, podSel: null, cidr: null, except: [] }
+const NO_EXCEPT: readonly ParsedCIDR[] = Object.freeze([])
+const INVALID_PEER: CompiledPeer = { kind: 'invalid', nsSel: null, podSel: null, cidr: null, except: NO_EXCEPT }
 const INVALID_PORT: CompiledPort = { kind: 'invalid', proto: -1, lo: 0, hi: -1, name: '' }
 
 function compilePeer(p: unknown): CompiledPeer {
@@ -146,12 +147,12 @@ function compilePeer(p: unknown): CompiledPeer {
       if (!ex) return INVALID_PEER
       except.push(ex)
     }
-    return { kind: 'ipblock', nsSel: null, podSel: null, cidr, except }
+    return { kind: 'ipblock', nsSel: null, podSel: null, cidr, except: except.length === 0 ? NO_EXCEPT : except }
   }
   const nsSel = p.namespaceSelector === undefined || p.namespaceSelector === null ? null : CompiledSelector.compile(p.namespaceSelector)
   const podSel = p.podSelector === undefined || p.podSelector === null ? null : CompiledSelector.compile(p.podSelector)
   if (nsSel === null && podSel === null) return INVALID_PEER
-  return { kind: 'pods', nsSel, podSel, cidr: null, except: [] }
+  return { kind: 'pods', nsSel, podSel, cidr: null, except: NO_EXCEPT }
 }
 
 function compilePort(p: unknown): CompiledPort {

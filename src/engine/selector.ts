@@ -2,13 +2,21 @@
 // identities/namespaces a selector resolved to at compile time.
 import type { Labels } from '../api/types.js'
 
-const enum Op { In, NotIn, Exists, DoesNotExist }
+const Op = { In: 0, NotIn: 1, Exists: 2, DoesNotExist: 3 } as const
+type Op = (typeof Op)[keyof typeof Op]
 
 interface Requirement {
   readonly key: string
   readonly op: Op
-  readonly values: ReadonlySet<string>
+  /** Few values per requirement in practice: an array scan beats a Set and costs far less. */
+  readonly values: readonly string[]
 }
+
+/** Equal selectors compile to one shared object (10k policies repeat the same few selectors). */
+const interned = new Map<string, WeakRef<CompiledSelector>>()
+const registry = new FinalizationRegistry<string>((key) => {
+  if (interned.get(key)?.deref() === undefined) interned.delete(key)
+})
 
 export class CompiledSelector {
   private constructor(
@@ -40,7 +48,7 @@ export class CompiledSelector {
       if (typeof s.matchLabels !== 'object' || Array.isArray(s.matchLabels)) return CompiledSelector.NOTHING
       for (const [k, v] of Object.entries(s.matchLabels)) {
         if (typeof v !== 'string') return CompiledSelector.NOTHING
-        reqs.push({ key: k, op: Op.In, values: new Set([v]) })
+        reqs.push({ key: k, op: Op.In, values: [v] })
       }
     }
     if (s.matchExpressions !== undefined && s.matchExpressions !== null) {
@@ -59,14 +67,19 @@ export class CompiledSelector {
         else return CompiledSelector.NOTHING
         const needsValues = op === Op.In || op === Op.NotIn
         if (needsValues !== vals.length > 0) return CompiledSelector.NOTHING
-        reqs.push({ key, op, values: new Set(vals as string[]) })
+        reqs.push({ key, op, values: [...new Set(vals as string[])] })
       }
     }
     const key = reqs
       .map((r) => `${r.key}\u0001${r.op}\u0001${[...r.values].sort().join('\u0002')}`)
       .sort()
       .join('\u0003')
-    return new CompiledSelector(true, reqs, key)
+    const hit = interned.get(key)?.deref()
+    if (hit) return hit
+    const compiled = new CompiledSelector(true, reqs, key)
+    interned.set(key, new WeakRef(compiled))
+    registry.register(compiled, key)
+    return compiled
   }
 
   matches(labels: Labels): boolean {
@@ -76,11 +89,11 @@ export class CompiledSelector {
       const v = Object.prototype.hasOwnProperty.call(labels, r.key) ? labels[r.key] : undefined
       switch (r.op) {
         case Op.In:
-          if (v === undefined || !r.values.has(v)) return false
+          if (v === undefined || !r.values.includes(v)) return false
           break
         case Op.NotIn:
           // apimachinery: NotIn matches objects that lack the key.
-          if (v !== undefined && r.values.has(v)) return false
+          if (v !== undefined && r.values.includes(v)) return false
           break
         case Op.Exists:
           if (v === undefined) return false
@@ -99,7 +112,7 @@ export class CompiledSelector {
    */
   indexHint(): { key: string; values: readonly string[] } | null {
     let best: Requirement | undefined
-    for (const r of this.reqs) if (r.op === Op.In && (!best || r.values.size < best.values.size)) best = r
+    for (const r of this.reqs) if (r.op === Op.In && (!best || r.values.length < best.values.length)) best = r
     return best ? { key: best.key, values: [...best.values] } : null
   }
 
@@ -111,9 +124,9 @@ export class CompiledSelector {
       .map((r) => {
         switch (r.op) {
           case Op.In:
-            return r.values.size === 1 ? `${r.key}=${[...r.values][0]}` : `${r.key} in (${[...r.values].join(', ')})`
+            return r.values.length === 1 ? `${r.key}=${r.values[0]}` : `${r.key} in (${r.values.join(', ')})`
           case Op.NotIn:
-            return `${r.key} notin (${[...r.values].join(', ')})`
+            return `${r.key} notin (${r.values.join(', ')})`
           case Op.Exists:
             return r.key
           case Op.DoesNotExist:
