@@ -1,0 +1,84 @@
+// The tap and replay against the real agent in the lab (pods as network namespaces, real packets):
+// tap records of the demo's probes carry the same reasons as `netpol verdict`, and a tcpdump
+// capture taken in a pod's namespace replays to the verdicts the dataplane gave.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { Lab } from '../src/lab/lab.js'
+import { loadCluster } from '../src/model/load-cluster.js'
+import type { ReplayReport } from '../src/replay/replay.js'
+import { followTap } from '../src/tap/tap-client.js'
+import type { TapRecord } from '../src/tap/tap-record.js'
+import { e2e } from './helpers/e2e.js'
+import { ROOT, runCli } from './helpers/run-cli.js'
+
+const DEMO = join(ROOT, 'examples/demo-cluster.json')
+
+interface VerdictOut { steps: { results: { from: string; to: string; port: number; protocol: string; allowed: boolean; egress: unknown; ingress: unknown }[] }[] }
+
+t.test('lab: tap records carry netpol verdict\'s reasons; a tcpdump capture replays to the dataplane\'s verdicts', e2e(['iptables', 'conntrack', 'tcpdump']), async (t) => {
+  const cluster = await loadCluster(DEMO)
+  const lab = await Lab.start(cluster)
+  const dir = mkdtempSync(join(tmpdir(), 'netpol-taplab-'))
+  t.teardown(async () => {
+    await lab.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const probes = cluster.steps[0]!.probes
+  const expected = JSON.parse((await runCli(['verdict', '--cluster', DEMO])).stdout) as VerdictOut
+
+  // A live reader, and tcpdump in frontend/web's namespace, while the demo's probes run.
+  const records: TapRecord[] = []
+  let started!: () => void
+  const ready = new Promise<void>((r) => (started = r))
+  const tap = followTap(lab.controlSocket, {}, (line) => {
+    if (line.type === 'start') started()
+    if (line.type === 'verdict') records.push(line)
+  })
+  await ready
+  const pcap = join(dir, 'web.pcap')
+  const webNs = lab.topology.pods.get('frontend/web')!.ns
+  const dump = spawn('ip', ['netns', 'exec', webNs, 'tcpdump', '-i', 'any', '-U', '-n', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let dumpErr = ''
+  dump.stderr!.on('data', (d: Buffer) => (dumpErr += d.toString()))
+  for (let i = 0; i < 50 && !/listening on/.test(dumpErr); i++) await new Promise((r) => setTimeout(r, 100))
+  const results = await lab.probe(probes, 1000)
+  await new Promise((r) => setTimeout(r, 300))
+  dump.kill('SIGINT')
+  await new Promise((r) => dump.once('exit', r))
+  tap.stop()
+  await tap.done
+
+  let checked = 0
+  results.forEach((r, j) => {
+    if (r.allowed === null || r.loopback) return
+    const want = expected.steps[0]!.results[j]!
+    t.equal(r.allowed, want.allowed, `dataplane: ${r.from} -> ${r.to}:${r.port}`)
+    const rec = records.find((x) => x.src.pod === r.from && x.dst.pod === r.to && x.dst.port === r.port && x.protocol === r.protocol)
+    if (!rec) {
+      t.fail(`no tap record for ${r.from} -> ${r.to}:${r.port}`, { records: records.length })
+      return
+    }
+    t.same({ verdict: rec.verdict, egress: rec.egress, ingress: rec.ingress }, { verdict: want.allowed ? 'allow' : 'deny', egress: want.egress, ingress: want.ingress },
+      `tap record of ${r.from} -> ${r.to}:${r.port} = netpol verdict`)
+    checked++
+  })
+  t.ok(checked >= 6, `${checked} probes checked against their tap records`)
+
+  // The capture, replayed through the same policies, gives each of web's flows the dataplane's verdict.
+  const replay = await runCli(['replay', '--cluster', DEMO, pcap, '--json'])
+  t.equal(replay.code, 0, replay.stderr)
+  const report = JSON.parse(replay.stdout) as ReplayReport
+  t.ok(report.linkName?.startsWith('Linux cooked'), `tcpdump -i any writes ${report.linkName}`)
+  let replayed = 0
+  results.forEach((r) => {
+    if (r.allowed === null || (r.from !== 'frontend/web' && r.to !== 'frontend/web')) return
+    const flows = report.flows.filter((f) => f.src.pod === r.from && f.dst.pod === r.to && f.dst.port === r.port)
+    t.ok(flows.length >= 1, `replayed flow ${r.from} -> ${r.to}:${r.port}`)
+    for (const f of flows) t.equal(f.verdict, r.allowed ? 'allow' : 'deny', `replay = dataplane for ${r.from} -> ${r.to}:${r.port}`)
+    replayed++
+  })
+  t.ok(replayed >= 3, `${replayed} of web's probes replayed`)
+})
