@@ -4,6 +4,7 @@
 import t from 'tap'
 import type { SideVerdict, Verdict } from '../src/api/types.js'
 import { PolicyEngine, type EngineOptions } from '../src/engine/index.js'
+import { tuning } from '../src/engine/table.js'
 import { Gen, NODE_IP, genCluster, genDeltas, genFlows, prng } from './helpers/cluster-gen.js'
 import { ReferenceEvaluator, type RefSide } from './helpers/reference-evaluator.js'
 
@@ -20,8 +21,9 @@ function summary(v: Verdict | { allowed: boolean; egress: RefSide; ingress: RefS
   return `${v.allowed ? 'allow' : 'deny'} | egress ${side(v.egress)} | ingress ${side(v.ingress)}`
 }
 
-const VARIANTS: { name: string; options: EngineOptions }[] = [
+const VARIANTS: { name: string; options: EngineOptions; expandLimit?: number }[] = [
   { name: 'defaults', options: {} },
+  { name: 'identity peers as broad groups (membership path)', options: {}, expandLimit: 0 },
   { name: 'ipBlock excludes pod IPs', options: { ipBlockMatchesPodIPs: false } },
   { name: 'local node n1 with node IP', options: { localNode: 'n1', nodeIPs: [NODE_IP] } },
 ]
@@ -29,6 +31,11 @@ const VARIANTS: { name: string; options: EngineOptions }[] = [
 for (const [vi, variant] of VARIANTS.entries()) {
   t.test(`engine = reference: ${variant.name}`, async (t) => {
     const g = new Gen(prng(SEED + vi * 7919))
+    const saved = tuning.expandLimit
+    if (variant.expandLimit !== undefined) tuning.expandLimit = variant.expandLimit
+    t.teardown(() => {
+      tuning.expandLimit = saved
+    })
     let flows = 0
     let mismatches = 0
     for (let c = 0; c < CLUSTERS && mismatches < 5; c++) {

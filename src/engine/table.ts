@@ -11,8 +11,11 @@ export type Dir = 'ingress' | 'egress'
 /** Atoms per table; slot refs are tableId * ATOM_SPACE + atom. */
 export const ATOM_SPACE = 2 ** 24
 
-/** Identity-selecting peers up to this many members are expanded into the per-identity map. */
-export const EXPAND_LIMIT = 64
+/**
+ * Identity-selecting peers with up to `expandLimit` members are expanded into the per-identity
+ * map; larger ones are checked by membership. Mutable only so tests can force either path.
+ */
+export const tuning = { expandLimit: 64 }
 
 export class Table {
   constructor(
@@ -27,7 +30,7 @@ export class Table {
     readonly byNs: Map<number, PortMatcher>,
     readonly byId: Map<number, PortMatcher>,
     /**
-     * Peers matching many identities (> EXPAND_LIMIT), in atom order, checked by set membership
+     * Peers matching many identities (> tuning.expandLimit), in atom order, checked by set membership
      * instead of being expanded into byId: a "tier=frontend in all team=web namespaces" peer in
      * thousands of tables would otherwise cost millions of map entries. The loop is bounded by
      * the broad peers of the policies selecting this pod, never by the cluster's policy count.
@@ -102,7 +105,7 @@ export class Table {
       for (const e of r.anyPod) anyPod.push({ base: e.base + total, ports: e.ports })
       for (const g of r.byNs) addGroup(nsGroups, g.members, g.entry, total)
       for (const g of r.byId) {
-        if (g.members.size <= EXPAND_LIMIT) addGroup(idGroups, g.members, g.entry, total)
+        if (g.members.size <= tuning.expandLimit) addGroup(idGroups, g.members, g.entry, total)
         else {
           broad.push({ base: g.entry.base + total, ports: g.entry.ports })
           broadMembers.push(g.members)
