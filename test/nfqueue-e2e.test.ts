@@ -168,27 +168,31 @@ t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, by
     }
   })
 
-  await t.test('socket overrun (ENOBUFS): counted, lost packets released, the queue keeps working', async (t) => {
-    // A tiny receive buffer and a stalled program: most queue messages are dropped by netlink.
-    const stall = stallFile(t)
-    const q = await agent(t, topo, { queue: 4, maxLen: 10000, rcvbuf: 4096, stallFile: stall, quiet: true })
-    await udpExchange(t, topo, [7011], 100)
-    rmSync(stall)  // the program wakes up and drains what the socket kept
-    const got = await udpExchange(t, topo, [7012], 3)
-    t.equal(got.length, 6, 'traffic after the overrun is queued and accepted (the poll was not left stopped)')
-    q.child.stdin!.write('stats\n')
-    const stats = JSON.parse(await q.waitFor((l) => l.includes('"stats"'))).stats as { enobufs: number; lostFlushes: number; batchVerdicts: number; batches: number; packets: number }
-    t.ok(stats.enobufs >= 1, `ENOBUFS counted (${stats.enobufs})`)
-    t.ok(stats.lostFlushes >= 1, `lost packets flushed with the default verdict (${stats.lostFlushes})`)
-    // What the socket kept arrives as one batch of consecutive ids, all accepted: one verdict-batch message.
-    t.ok(stats.batchVerdicts >= 1, `NFQNL_MSG_VERDICT_BATCH used (${stats.batchVerdicts}; ${stats.packets} packets in ${stats.batches} batches)`)
-    // /proc/net/netfilter/nfnetlink_queue: queue, portid, queue_total, mode, range, dropped, user_dropped, ...
-    const line = (await topo.exec(topo.nodeNs, ['cat', '/proc/net/netfilter/nfnetlink_queue'])).split('\n').find((l) => /^\s*4\s/.test(l))!
-    const [, , total, , , , userDropped] = line.trim().split(/\s+/).map(Number)
-    t.ok(userDropped! > 0, `the kernel reports messages it could not deliver (${userDropped})`)
-    t.equal(total, 0, 'nothing is left stuck in the kernel queue')
-    q.child.stdin!.end()
-    await q.exited
+  await t.test('socket overrun (ENOBUFS): counted; undeliverable packets follow failOpen; the queue keeps working', async (t) => {
+    for (const failOpen of [true, false]) {
+      const mode = failOpen ? 'failOpen' : 'fail-closed'
+      // A tiny receive buffer and a stalled program: most queue messages cannot be delivered.
+      const stall = stallFile(t)
+      const q = await agent(t, topo, { queue: 4, failOpen, maxLen: 10000, rcvbuf: 4096, stallFile: stall, quiet: true })
+      const during = await udpExchange(t, topo, [7011], 100)
+      rmSync(stall)  // the program wakes up and drains what the socket kept
+      if (failOpen) t.ok(during.length >= 150, `${mode}: the kernel accepted what it could not deliver (${during.length}/200 passed during the stall)`)
+      else t.equal(during.length, 0, `${mode}: nothing passed during the stall`)
+      const after = await udpExchange(t, topo, [7012], 3)
+      t.equal(after.length, 6, `${mode}: traffic after the overrun is queued and accepted (the poll was restarted)`)
+      q.child.stdin!.write('stats\n')
+      const stats = JSON.parse(await q.waitFor((l) => l.includes('"stats"'))).stats as { enobufs: number; batchVerdicts: number; batches: number; packets: number }
+      t.ok(stats.enobufs >= 1, `${mode}: ENOBUFS counted (${stats.enobufs})`)
+      // What the socket kept arrives as one batch of consecutive ids, all accepted: one verdict-batch message.
+      t.ok(stats.batchVerdicts >= 1, `${mode}: NFQNL_MSG_VERDICT_BATCH used (${stats.batchVerdicts}; ${stats.packets} packets in ${stats.batches} batches)`)
+      // /proc/net/netfilter/nfnetlink_queue: queue, portid, queue_total, mode, range, dropped, user_dropped, ...
+      const line = (await topo.exec(topo.nodeNs, ['cat', '/proc/net/netfilter/nfnetlink_queue'])).split('\n').find((l) => /^\s*4\s/.test(l))!
+      const [, , total, , , , userDropped] = line.trim().split(/\s+/).map(Number)
+      if (!failOpen) t.ok(userDropped! > 0, `${mode}: the kernel counts what it dropped undelivered (${userDropped})`)
+      t.equal(total, 0, `${mode}: nothing is left waiting in the kernel queue`)
+      q.child.stdin!.end()
+      await q.exited
+    }
   })
 
   await t.test('a batch callback that sends no verdicts: the addon gives the default, nothing stays queued', async (t) => {

@@ -21,12 +21,12 @@
   "gso: boolean, rcvbuf: bytes, defaultVerdict: 0 | 1 }, data: Buffer (>= copyRange bytes), "   \
   "meta: Uint32Array (n * 11 words), onBatch: (count: number) => void)"
 #define VERDICTS_USAGE "verdicts(verdicts: Uint32Array ([id, verdict, mark | 0xffffffff] per packet), count: number)"
-#define STATS_USAGE "stats(out: Float64Array (>= 11 entries))"
+#define STATS_USAGE "stats(out: Float64Array (>= 10 entries))"
 
 // Keep in sync with src/native/binding.ts (META, STAT).
 enum { M_ID, M_HWPROTO, M_HOOK, M_INDEV, M_OUTDEV, M_MARK, M_CAPLEN, M_WIRELEN, M_OFFSET, M_PHYSIN, M_PHYSOUT, META_FIELDS };
 enum { S_BATCHES, S_PACKETS, S_VERDICTS, S_VERDICT_SENDS, S_BATCH_VERDICTS, S_ENOBUFS, S_OVERFLOW,
-       S_NL_ERRORS, S_LAST_NL_ERRNO, S_TRUNCATED, S_LOST_FLUSHES, STAT_FIELDS };
+       S_NL_ERRORS, S_LAST_NL_ERRNO, S_TRUNCATED, STAT_FIELDS };
 
 #define SEND_CHUNK (48 * 1024)   // below the default netlink sndbuf, so one sendmsg never EMSGSIZEs
 #define CONFIG_TIMEOUT_MS 2000
@@ -37,7 +37,6 @@ typedef struct {
   uint32_t default_verdict;
   uint32_t seq;
   bool verdicted;  // verdicts() was called during the current batch callback
-  bool lost;  // ENOBUFS: packet messages were dropped, their packets still sit in the kernel queue
   napi_ref data_ref, meta_ref;  // keep the JS-owned buffers alive while we write into them
   uint8_t* data;
   size_t data_len;
@@ -67,16 +66,6 @@ static void verdict_default(nfq* q, uint32_t id) {
   size_t len = nfq_put_verdict(buf, q->queue, id, q->default_verdict, NFQ_NO_MARK, 0);
   if (send_all(q->h.fd, buf, len) == 0) q->stats[S_VERDICTS]++;
   q->stats[S_OVERFLOW]++;
-}
-
-// The packets whose messages ENOBUFS dropped are still queued in the kernel, ids unknown. Every
-// packet older than `next_id` has had its verdict except those, so one NFQNL_MSG_VERDICT_BATCH
-// (default verdict, all ids <= next_id - 1) releases exactly them instead of leaving them stuck.
-static void flush_lost(nfq* q, uint32_t next_id) {
-  uint8_t buf[NFQ_VERDICT_MSG_MAX];
-  size_t len = nfq_put_verdict(buf, q->queue, next_id - 1, q->default_verdict, NFQ_NO_MARK, 1);
-  if (send_all(q->h.fd, buf, len) == 0) q->stats[S_LOST_FLUSHES]++;
-  q->lost = false;
 }
 
 // Default verdict for every packet of the current batch (ids from meta), in one send per chunk.
@@ -166,10 +155,10 @@ static void nfq_readable(sock_handle* base) {
     int n = recvmmsg(base->fd, q->msgs, vlen, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == ENOBUFS) {  // the kernel dropped messages for us; the socket stays usable
+      if (errno == ENOBUFS) {
+        // The socket overran. The kernel never queued the packets it could not deliver (dropped, or
+        // accepted with FAIL_OPEN: queue_user_dropped in /proc), so nothing is stuck; count it.
         q->stats[S_ENOBUFS]++;
-        q->lost = true;
-        if (count > 0) break;  // hand these to JS first: the flush below must not cover them
         continue;
       }
       break;  // EAGAIN: drained
@@ -188,7 +177,6 @@ static void nfq_readable(sock_handle* base) {
           continue;
         }
         if (kind != NFQ_MSG_PACKET || !ok) continue;
-        if (q->lost && count == 0) flush_lost(q, pkt.id);
         uint32_t caplen = pkt.caplen;
         if (count >= q->cap || off + caplen > q->data_len) {
           verdict_default(q, pkt.id);

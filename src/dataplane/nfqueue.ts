@@ -47,8 +47,6 @@ export interface NfQueueStats extends QueueStats {
   readonly netlinkErrors: number
   readonly lastNetlinkErrno: number
   readonly truncated: number
-  /** ENOBUFS recoveries: lost packets released with the default verdict (see binding.ts). */
-  readonly lostFlushes: number
   readonly handlerErrors: number
 }
 
@@ -204,7 +202,6 @@ export class NfQueue implements PacketQueue {
       netlinkErrors: s[STAT.NETLINK_ERRORS]!,
       lastNetlinkErrno: s[STAT.LAST_NETLINK_ERRNO]!,
       truncated: s[STAT.TRUNCATED]!,
-      lostFlushes: s[STAT.LOST_FLUSHES]!,
       handlerErrors: this.handlerErrors,
     }
   }

@@ -51,6 +51,10 @@ export const STAT = {
   VERDICT_SENDS: 3,
   /** NFQNL_MSG_VERDICT_BATCH messages used. */
   BATCH_VERDICTS: 4,
+  /**
+   * recv reported ENOBUFS: the socket overran. The kernel did not queue the packets it could not
+   * deliver (dropped them, or accepted them with failOpen), so none are left waiting for a verdict.
+   */
   ENOBUFS: 5,
   /**
    * Packets the addon gave the default verdict itself: batch buffer full, arrived during bind, or
@@ -62,13 +66,8 @@ export const STAT = {
   LAST_NETLINK_ERRNO: 8,
   /** Netlink datagrams cut short (receive slot too small): their packets got no verdict from JS. */
   TRUNCATED: 9,
-  /**
-   * After ENOBUFS: verdict-batch flushes that released (with the default verdict) the packets whose
-   * queue messages the overrun dropped, so they do not stay stuck in the kernel queue.
-   */
-  LOST_FLUSHES: 10,
 } as const
-export const STAT_FIELDS = 11
+export const STAT_FIELDS = 10
 
 /** Verdict words in the array passed to `verdicts`: VERDICT_FIELDS per packet. */
 export const VERDICT_FIELDS = 3
