@@ -17,50 +17,73 @@ export interface CidrEntry {
   readonly except: readonly ParsedCIDR[]
 }
 
-interface Segments {
-  starts: bigint[]
+interface Segments<K> {
+  starts: K[]
   matchers: (PortMatcher | null)[]
 }
 
+/** Address arithmetic per family: plain numbers for IPv4 (exact below 2^53), BigInt for IPv6. */
+interface Ops<K> {
+  zero: K
+  of(b: bigint): K
+  succ(k: K): K
+  pred(k: K): K
+  cmp(a: K, b: K): number
+}
+const V4: Ops<number> = { zero: 0, of: Number, succ: (k) => k + 1, pred: (k) => k - 1, cmp: (a, b) => a - b }
+const V6: Ops<bigint> = { zero: 0n, of: (b) => b, succ: (k) => k + 1n, pred: (k) => k - 1n, cmp: (a, b) => (a < b ? -1 : a > b ? 1 : 0) }
+
 /** Intervals covering the whole family's address space (gaps carry null). */
-function buildSegments(entries: readonly CidrEntry[], nameId: (n: string) => number, portSets: PortSetCache): Segments {
+function buildSegments<K>(ops: Ops<K>, entries: readonly CidrEntry[], nameId: (n: string) => number, portSets: PortSetCache): Segments<K> {
   // Positive pieces of each entry: [first, last] minus its (merged) excepts.
-  const events = new Map<bigint, { add: number[]; del: number[] }>()
-  const at = (p: bigint) => {
+  const events = new Map<K, { add: number[]; del: number[] }>()
+  const at = (p: K) => {
     let e = events.get(p)
     if (!e) events.set(p, (e = { add: [], del: [] }))
     return e
   }
-  entries.forEach((en, idx) => {
-    const ex = en.except
-      .filter((x) => x.family === en.cidr.family && x.last >= en.cidr.first && x.first <= en.cidr.last)
-      .map((x) => [x.first < en.cidr.first ? en.cidr.first : x.first, x.last > en.cidr.last ? en.cidr.last : x.last] as const)
-      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    let cur = en.cidr.first
-    const piece = (lo: bigint, hi: bigint) => {
-      if (lo > hi) return
+  for (let idx = 0; idx < entries.length; idx++) {
+    const en = entries[idx]!
+    const first = ops.of(en.cidr.first)
+    const last = ops.of(en.cidr.last)
+    const piece = (lo: K, hi: K) => {
+      if (ops.cmp(lo, hi) > 0) return
       at(lo).add.push(idx)
-      at(hi + 1n).del.push(idx)
+      at(ops.succ(hi)).del.push(idx)
     }
+    if (en.except.length === 0) {
+      piece(first, last)
+      continue
+    }
+    const ex: [K, K][] = []
+    for (const x of en.except) {
+      if (x.family !== en.cidr.family || x.last < en.cidr.first || x.first > en.cidr.last) continue
+      const lo = ops.of(x.first)
+      const hi = ops.of(x.last)
+      ex.push([ops.cmp(lo, first) < 0 ? first : lo, ops.cmp(hi, last) > 0 ? last : hi])
+    }
+    ex.sort((a, b) => ops.cmp(a[0], b[0]))
+    let cur = first
     for (const [lo, hi] of ex) {
-      if (lo > cur) piece(cur, lo - 1n)
-      if (hi + 1n > cur) cur = hi + 1n
+      if (ops.cmp(lo, cur) > 0) piece(cur, ops.pred(lo))
+      const next = ops.succ(hi)
+      if (ops.cmp(next, cur) > 0) cur = next
     }
-    piece(cur, en.cidr.last)
-  })
-  const points = [...events.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-  const active = new Map<number, number>() // entry -> number of open pieces (always 0/1)
+    piece(cur, last)
+  }
+  const points = [...events.keys()].sort(ops.cmp)
+  const active = new Set<number>()
   const cache = new Map<string, PortMatcher>()
-  const starts: bigint[] = [0n]
+  const starts: K[] = [ops.zero]
   const matchers: (PortMatcher | null)[] = [null]
   for (const p of points) {
     const ev = events.get(p)!
     for (const i of ev.del) active.delete(i)
-    for (const i of ev.add) active.set(i, 1)
+    for (const i of ev.add) active.add(i)
     let m: PortMatcher | null = null
     if (active.size > 0) {
-      const ids = [...active.keys()].sort((a, b) => a - b)
-      const key = ids.join(',')
+      const ids = active.size === 1 ? [...active] : [...active].sort((a, b) => a - b)
+      const key = ids.length === 1 ? String(ids[0]) : ids.join(',')
       m = cache.get(key) ?? null
       if (!m) {
         m = PortMatcher.build(ids.map((i) => entries[i]!), nameId, portSets)
@@ -68,7 +91,7 @@ function buildSegments(entries: readonly CidrEntry[], nameId: (n: string) => num
       }
     }
     if (matchers[matchers.length - 1] === m) continue
-    if (starts[starts.length - 1] === p) {
+    if (ops.cmp(starts[starts.length - 1]!, p) === 0) {
       matchers[matchers.length - 1] = m
       if (matchers.length > 1 && matchers[matchers.length - 2] === m) {
         starts.pop()
@@ -90,9 +113,9 @@ export class CidrTable4 {
 
   static build(entries: readonly CidrEntry[], nameId: (n: string) => number, cache: PortSetCache): CidrTable4 | null {
     if (entries.length === 0) return null
-    const seg = buildSegments(entries, nameId, cache)
+    const seg = buildSegments(V4, entries, nameId, cache)
     // Boundary 2^32 (end of space) may appear; it is never <= an address, harmless.
-    return new CidrTable4(Float64Array.from(seg.starts, Number), seg.matchers)
+    return new CidrTable4(Float64Array.from(seg.starts), seg.matchers)
   }
 
   /** Port matcher for an IPv4 address (uint32), or null if no ipBlock contains it. */
@@ -122,7 +145,7 @@ export class CidrTable6 {
 
   static build(entries: readonly CidrEntry[], nameId: (n: string) => number, cache: PortSetCache): CidrTable6 | null {
     if (entries.length === 0) return null
-    const seg = buildSegments(entries, nameId, cache)
+    const seg = buildSegments(V6, entries, nameId, cache)
     const max = (1n << 128n) - 1n
     // Drop the end-of-space boundary (2^128 does not fit in 4 words); the previous segment
     // already runs to the end.
