@@ -12,7 +12,7 @@ export interface StatusView {
   ready?: boolean
   synced?: boolean
   generation?: number
-  lastSync?: { at: number; tookMs: number; generation: number }
+  lastSync?: { at: number; tookMs: number; generation: number; cut?: { tookMs: number } }
   syncErrors?: number
   isolatedPods?: number
   enforcedPods?: number
@@ -63,7 +63,7 @@ export class PolicyRealisedTracker {
   private timer: NodeJS.Timeout | undefined
 
   constructor(
-    private readonly lastSync: () => { at: number; tookMs: number } | undefined,
+    private readonly lastSync: () => { at: number; tookMs: number; cut?: { tookMs: number } } | undefined,
     private readonly observe: (seconds: number) => void,
     private readonly pollMs = 5,
   ) {}
@@ -78,11 +78,14 @@ export class PolicyRealisedTracker {
     const rec = this.lastSync()
     if (rec && rec.at !== this.lastSeenSyncAt) {
       this.lastSeenSyncAt = rec.at
-      // The sync drained the store at its start: events before that start are enforced now.
-      const started = rec.at - rec.tookMs
+      // A sync drains the store at its start and has the rules in place `tookMs` later; cutting
+      // now-denied established flows comes after that (and is not part of "enforced for new
+      // connections"). Events seen before the drain are enforced at that point.
+      const enforcedAt = rec.at - (rec.cut?.tookMs ?? 0)
+      const started = enforcedAt - rec.tookMs
       const still: number[] = []
       for (const t of this.pending) {
-        if (t <= started) this.observe(Math.max(0, rec.at - t) / 1000)
+        if (t <= started) this.observe(Math.max(0, enforcedAt - t) / 1000)
         else still.push(t)
       }
       this.pending = still

@@ -119,6 +119,13 @@ export class FakeApiServer {
     return this.faults.splice(0).length
   }
 
+  /** Open watch streams on a resource. */
+  watching(resource: Resource): number {
+    let n = 0
+    for (const w of this.watchers) if (w.resource === resource) n++
+    return n
+  }
+
   /** Faults queued but not yet triggered. */
   pendingFaults(): number {
     return this.faults.length
