@@ -71,6 +71,9 @@ t.test('invalid policies are reported in ApplyResult.issues with their field', a
     r.issues.map((i) => [i.object, i.field, i.severity]),
     [['NetworkPolicy x/bad-peer', 'spec.ingress[0].from[0].ipBlock.except[0]', 'error']],
   )
+  const r2 = e.apply([{ kind: 'NetworkPolicy', op: 'upsert', object: policy('fine', { ingress: [{}] }) }])
+  t.same(r2.issues, [], 'apply() reports only the issues of the policies it upserted')
+  t.equal(e.issues().length, 1, 'issues() lists every loaded policy issue')
 })
 
 t.test('classifyV4 / classifyV6 write the slot without allocating a verdict', async (t) => {

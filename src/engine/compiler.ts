@@ -108,6 +108,18 @@ export class Compiler {
     }
     this.dirtyPolicies.add(ps)
     this.rebuildTablesOf(cp.key)
+    this.upserted.add(cp.key)
+  }
+
+  /** Policies upserted since the last commit (their issues are this batch's issues). */
+  private upserted = new Set<string>()
+  batchIssues(): ValidationIssue[] {
+    const out: ValidationIssue[] = []
+    for (const k of this.upserted) {
+      const ps = this.policies.get(k)
+      if (ps) out.push(...ps.cp.issues)
+    }
+    return out
   }
 
   deletePolicy(namespace: string, name: string): void {
@@ -193,7 +205,7 @@ export class Compiler {
   // ----------------------------------------------------------------------------------- compile
 
   /** Applies queued work; returns the pods whose isolation or IPs may have changed. */
-  commit(): { pods: Set<PodState>; removed: PodState[] } {
+  commit(): { pods: Set<PodState>; removed: PodState[]; issues: ValidationIssue[] } {
     for (const ps of this.dirtyPolicies) {
       if (this.policies.get(ps.cp.key) !== ps) continue
       ps.ingress = ps.cp.ingress ? resolveDirection(ps.cp, ps.cp.ingress, this.index) : null
@@ -234,12 +246,14 @@ export class Compiler {
       for (const p of id.pods) pods.add(p)
     }
     const removed = this.removedPods
+    const issues = this.batchIssues()
+    this.upserted = new Set()
     this.dirtyPolicies = new Set()
     this.dirtyIdentities = new Set()
     this.touchedPods = new Set()
     this.staleTables = new Set()
     this.removedPods = []
-    return { pods, removed }
+    return { pods, removed, issues }
   }
 
   private signature(id: Identity, dir: Dir): string {

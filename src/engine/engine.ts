@@ -36,6 +36,7 @@ export interface EngineOptions {
 
 export interface ApplyResult {
   generation: number
+  /** Validation issues of the policies this call loaded/upserted (all of them for load()). */
   issues: ValidationIssue[]
   /** Enforced pods whose isolation/IPs changed (removed pods: ingress = egress = false). */
   isolationChanged: PodIsolation[]
@@ -101,9 +102,9 @@ export class PolicyEngine implements PolicyEvaluator {
       if (prev) c.pods.get(prev.key)!.reported = prev.reported
     }
     for (const p of state.policies) c.upsertPolicy(p)
-    const { pods } = c.commit()
+    const { pods, issues } = c.commit()
     const removed = [...before.values()].filter((p) => !c.pods.has(p.key))
-    return this.publish(pods, removed)
+    return this.publish(pods, removed, issues)
   }
 
   /** Applies changes incrementally: recompiles only the tables they affect, then publishes. */
@@ -125,11 +126,11 @@ export class PolicyEngine implements PolicyEvaluator {
           break
       }
     }
-    const { pods, removed } = c.commit()
-    return this.publish(pods, removed)
+    const { pods, removed, issues } = c.commit()
+    return this.publish(pods, removed, issues)
   }
 
-  private publish(pods: Iterable<PodState>, removed: Iterable<PodState>): ApplyResult {
+  private publish(pods: Iterable<PodState>, removed: Iterable<PodState>, issues: ValidationIssue[]): ApplyResult {
     this.gen++
     const changed: PodIsolation[] = []
     for (const p of pods) {
@@ -142,7 +143,7 @@ export class PolicyEngine implements PolicyEvaluator {
     for (const p of removed) {
       if (p.reported !== '') changed.push({ namespace: p.info.namespace, name: p.info.name, ips: p.info.ips, ingress: false, egress: false })
     }
-    return { generation: this.gen, issues: this.compiler.issues(), isolationChanged: changed }
+    return { generation: this.gen, issues, isolationChanged: changed }
   }
 
   private isolationOf(p: PodState): PodIsolation | null {

@@ -134,8 +134,24 @@ export interface ParsedCIDR {
   canonical: boolean
 }
 
+/**
+ * Parsed CIDRs are immutable and shared: validation, compilation and every table see the same
+ * object for the same text (100k ipBlocks are parsed once, not three times).
+ */
+const cidrCache = new Map<string, ParsedCIDR | null>()
+const CIDR_CACHE_MAX = 1 << 18
+
 export function parseCIDR(s: string): ParsedCIDR | null {
   if (typeof s !== 'string') return null
+  let c = cidrCache.get(s)
+  if (c !== undefined) return c
+  c = parseCIDRUncached(s)
+  if (cidrCache.size >= CIDR_CACHE_MAX) cidrCache.clear()
+  cidrCache.set(s, c)
+  return c
+}
+
+function parseCIDRUncached(s: string): ParsedCIDR | null {
   const slash = s.indexOf('/')
   if (slash < 0) return null
   const ip = parseIP(s.slice(0, slash))
@@ -147,7 +163,7 @@ export function parseCIDR(s: string): ParsedCIDR | null {
   const hostBits = BigInt(width - bits)
   const hostMask = (1n << hostBits) - 1n
   const first = ip.value & ~hostMask
-  return { family: ip.family, bits, first, last: first | hostMask, canonical: first === ip.value }
+  return Object.freeze({ family: ip.family, bits, first, last: first | hostMask, canonical: first === ip.value })
 }
 
 export function formatCIDR(c: ParsedCIDR): string {

@@ -29,13 +29,17 @@ export function validateLabelSelector(sel: unknown, path: string, report: Report
   const me = sel.matchExpressions
   if (me === undefined || me === null) return
   if (!Array.isArray(me)) return report(`${path}.matchExpressions`, 'must be a list')
-  me.forEach((req: unknown, i) => {
+  for (let i = 0; i < me.length; i++) {
+    const req: unknown = me[i]
     const rp = `${path}.matchExpressions[${i}]`
-    if (!isObject(req)) return report(rp, 'must be an object')
+    if (!isObject(req)) {
+      report(rp, 'must be an object')
+      continue
+    }
     const values = req.values
     if (values !== undefined && values !== null && !(Array.isArray(values) && values.every((x) => typeof x === 'string'))) {
       report(`${rp}.values`, 'must be a list of strings')
-      return
+      continue
     }
     const vals = (values ?? []) as string[]
     switch (req.operator) {
@@ -52,8 +56,8 @@ export function validateLabelSelector(sel: unknown, path: string, report: Report
     }
     if (typeof req.key !== 'string') report(`${rp}.key`, 'Required value: must be a label key')
     else for (const m of qualifiedName(req.key)) report(`${rp}.key`, `Invalid value: "${req.key}": ${m}`)
-    vals.forEach((v, j) => {
-      for (const m of labelValue(v)) report(`${rp}.values[${j}]`, `Invalid value: "${v}": ${m}`)
-    })
-  })
+    for (let j = 0; j < vals.length; j++) {
+      for (const m of labelValue(vals[j]!)) report(`${rp}.values[${j}]`, `Invalid value: "${vals[j]}": ${m}`)
+    }
+  }
 }

@@ -52,9 +52,10 @@ export function validateNetworkPolicy(policy: unknown): ValidationIssue[] {
     if (!Array.isArray(types)) report('spec.policyTypes', 'must be a list')
     else if (types.length > 2) report('spec.policyTypes', 'Invalid value: may not specify more than two policyTypes')
     else {
-      types.forEach((t, i) => {
+      for (let i = 0; i < types.length; i++) {
+        const t: unknown = types[i]
         if (t !== 'Ingress' && t !== 'Egress') report(`spec.policyTypes[${i}]`, `Unsupported value: ${JSON.stringify(t)}: supported values: "Ingress", "Egress"`)
-      })
+      }
     }
   }
   return issues
@@ -63,20 +64,24 @@ export function validateNetworkPolicy(policy: unknown): ValidationIssue[] {
 function validateRules(rules: unknown, path: string, peersField: 'from' | 'to', report: Report): void {
   if (rules === undefined || rules === null) return
   if (!Array.isArray(rules)) return report(path, 'must be a list')
-  rules.forEach((rule: unknown, i) => {
+  for (let i = 0; i < rules.length; i++) {
+    const rule: unknown = rules[i]
     const rp = `${path}[${i}]`
-    if (!isObject(rule)) return report(rp, 'must be an object')
+    if (!isObject(rule)) {
+      report(rp, 'must be an object')
+      continue
+    }
     const ports = rule.ports
     if (ports !== undefined && ports !== null) {
       if (!Array.isArray(ports)) report(`${rp}.ports`, 'must be a list')
-      else ports.forEach((p: unknown, j) => validatePort(p, `${rp}.ports[${j}]`, report))
+      else for (let j = 0; j < ports.length; j++) validatePort(ports[j], `${rp}.ports[${j}]`, report)
     }
     const peers = rule[peersField]
     if (peers !== undefined && peers !== null) {
       if (!Array.isArray(peers)) report(`${rp}.${peersField}`, 'must be a list')
-      else peers.forEach((p: unknown, j) => validatePeer(p, `${rp}.${peersField}[${j}]`, report))
+      else for (let j = 0; j < peers.length; j++) validatePeer(peers[j], `${rp}.${peersField}[${j}]`, report)
     }
-  })
+  }
 }
 
 export function validatePort(port: unknown, path: string, report: Report): void {
@@ -103,9 +108,12 @@ export function validatePort(port: unknown, path: string, report: Report): void 
   }
 }
 
+function set(v: unknown): boolean {
+  return v !== undefined && v !== null
+}
+
 export function validatePeer(peer: unknown, path: string, report: Report): void {
   if (!isObject(peer)) return report(path, 'must be an object')
-  const set = (v: unknown) => v !== undefined && v !== null
   const n = Number(set(peer.podSelector)) + Number(set(peer.namespaceSelector)) + Number(set(peer.ipBlock))
   if (n === 0) return report(path, 'Required value: must specify a peer')
   if (n > 1 && set(peer.ipBlock)) report(path, 'Forbidden: may not specify both ipBlock and another peer')
@@ -125,15 +133,19 @@ function validateIPBlock(block: unknown, path: string, report: Report): void {
   const except = block.except
   if (except === undefined || except === null) return
   if (!Array.isArray(except)) return report(`${path}.except`, 'must be a list')
-  except.forEach((e: unknown, i) => {
+  for (let i = 0; i < except.length; i++) {
+    const e: unknown = except[i]
     const ep = `${path}.except[${i}]`
     const ex = typeof e === 'string' ? parseCIDR(e) : null
-    if (!ex) return report(ep, `Invalid value: ${JSON.stringify(e)}: must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)`)
+    if (!ex) {
+      report(ep, `Invalid value: ${JSON.stringify(e)}: must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)`)
+      continue
+    }
     if (!ex.canonical) report(ep, `"${e}" has host bits set; it means ${formatCIDR(ex)}`, 'warning')
-    if (!cidr) return
+    if (!cidr) continue
     // Go: !cidrNet.Contains(except.IP) || cidrMaskLen >= exceptMaskLen (IP = the masked network).
     if (ex.family !== cidr.family || ex.first < cidr.first || ex.first > cidr.last || cidr.bits >= ex.bits) {
       report(ep, `Invalid value: "${e}": must be a strict subset of \`cidr\``)
     }
-  })
+  }
 }
