@@ -10,6 +10,7 @@ import { PacketClassifier, type VerdictSink } from '../src/dataplane/packet-clas
 import { PolicyEngine } from '../src/engine/index.js'
 import { UnsyncedEvaluator } from '../src/agent/unsynced-evaluator.js'
 import { FileSink } from '../src/tap/file-sink.js'
+import { LineEncoder } from '../src/tap/line-encoder.js'
 import { newRawRecord, RecordRing } from '../src/tap/record-ring.js'
 import { Tap, type TapReader } from '../src/tap/tap.js'
 import { ipText, TapFormatter, type TapContext, type TapLine, type TapRecord } from '../src/tap/tap-record.js'
@@ -56,10 +57,12 @@ function context(engine: PolicyEngine, nodeName?: string): TapContext {
 class ListReader implements TapReader {
   readonly lines: TapLine[] = []
   constructor(readonly filter = {}, private room = Infinity) {}
-  send(line: string): boolean {
+  send(line: Uint8Array): boolean {
     if (this.room <= 0) return false
     this.room--
-    this.lines.push(JSON.parse(line) as TapLine)
+    const text = Buffer.from(line).toString()
+    if (!text.endsWith('\n') || text.indexOf('\n') !== text.length - 1) throw new Error(`not one line: ${JSON.stringify(text)}`)
+    this.lines.push(JSON.parse(text) as TapLine)
     return true
   }
   setRoom(n: number): void {
@@ -164,7 +167,7 @@ t.test('drain: each record carries the reasons engine.describe / classify give f
   t.equal(recs[6]!.dst.pod, 'y/db')
 })
 
-t.test('formatter: the assembled line is exactly JSON.stringify of the record; times keep their milliseconds', async (t) => {
+t.test('encoder: the line bytes are exactly JSON.stringify of the record; times keep their milliseconds', async (t) => {
   const engine = new PolicyEngine()
   engine.load(cluster)
   const classifier = new PacketClassifier(engine, { failOpen: false, cacheSize: 0 })
@@ -173,11 +176,12 @@ t.test('formatter: the assembled line is exactly JSON.stringify of the record; t
     classifier.setSink({ record: (p, d, s, c) => void ring.write(Date.UTC(2026, 0, 2, 3, 4, 5) + ring.written * 37.6, p, d, s, c) })
     classifier.handleBatch(batchOf([...flows.map((f) => f.packet), ...flows.map((f) => f.packet)]), new RecordingVerdicts())
     const f = new TapFormatter(context(engine, node))
+    const enc = new LineEncoder(context(engine, node))
     const raw = newRawRecord()
     const times: string[] = []
     while (ring.read(raw)) {
       const rec = f.record(raw)
-      t.equal(f.line(rec), JSON.stringify(rec))
+      t.equal(enc.encode(raw).toString(), JSON.stringify(rec) + '\n')
       times.push(rec.time.slice(17))
     }
     t.same(times.slice(0, 5), ['05.000Z', '05.037Z', '05.075Z', '05.112Z', '05.150Z'])
@@ -187,7 +191,20 @@ t.test('formatter: the assembled line is exactly JSON.stringify of the record; t
     stale.slot.egressRef = 2 ** 24 * 999 + 1
     const rec = f.record(stale)
     t.equal(rec.stale, true)
-    t.equal(f.line(rec), JSON.stringify(rec))
+    t.equal(enc.encode(stale).toString(), JSON.stringify(rec) + '\n')
+    // Unsynced verdicts, IPv6, big numbers.
+    const odd = newRawRecord()
+    odd.family = 6
+    odd.src.set([0xfd, 0, ...Array(13).fill(0), 1])
+    odd.dst.set([0x20, 0x01, 0x0d, 0xb8, ...Array(11).fill(0), 9])
+    odd.srcPort = 65535
+    odd.dstPort = 0
+    odd.proto = 250
+    odd.time = Date.UTC(2030, 11, 31, 23, 59, 59, 999)
+    odd.slot.egressCode = 7
+    odd.slot.ingressCode = 7
+    odd.slot.generation = 1234567890
+    t.equal(enc.encode(odd).toString(), JSON.stringify(f.record(odd)) + '\n')
   }
 })
 

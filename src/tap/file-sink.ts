@@ -4,6 +4,7 @@
 // counted rather than buffered without bound or written synchronously on the packet thread.
 import { createWriteStream, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs'
 import { dirname } from 'node:path'
+import { ByteQueue } from './byte-queue.js'
 
 export interface FileSinkOptions {
   readonly path: string
@@ -31,6 +32,8 @@ export class FileSink {
   dropped = 0
   private errored: Error | undefined
   private readonly maxBuffered: number
+  /** Lines of the current drain turn, written as one chunk by flush(). */
+  private readonly pending = new ByteQueue()
 
   constructor(private readonly options: FileSinkOptions, private readonly onError: (err: Error) => void = () => {}) {
     if (!(options.maxBytes > 0)) throw new TypeError('FileSink: maxBytes must be positive')
@@ -53,26 +56,33 @@ export class FileSink {
     return s
   }
 
-  /** Appends one line (a newline is added). Returns false when dropped. */
-  write(line: string): boolean {
+  /** Queues one line (bytes ending in a newline) for the next flush(). Returns false when dropped. */
+  write(line: Uint8Array): boolean {
     if (this.errored) {
       this.dropped++
       return false
     }
-    const n = Buffer.byteLength(line) + 1
+    const n = line.length
     if (this.bytes > 0 && this.bytes + n > this.options.maxBytes) this.rotate()
-    if (this.stream.writableLength > this.maxBuffered) {
+    if (this.stream.writableLength + this.pending.length > this.maxBuffered) {
       this.dropped++
       return false
     }
-    this.stream.write(line + '\n')
+    this.pending.push(line)
     this.bytes += n
     this.lines++
     return true
   }
 
+  /** Hands the queued lines to the stream as one chunk (one per drain turn, not one per line). */
+  flush(): void {
+    if (this.pending.length === 0) return
+    this.stream.write(this.pending.take())
+  }
+
   private rotate(): void {
     const { path, keep } = this.options
+    this.flush()
     // Writes still queued on the old stream land in the renamed file: its descriptor follows it.
     this.stream.end()
     if (keep === 0) rmSync(path, { force: true })
@@ -92,6 +102,7 @@ export class FileSink {
 
   /** Flushes and closes. */
   close(): Promise<void> {
+    this.flush()
     return new Promise((resolve) => {
       if (this.stream.closed || this.stream.destroyed) return resolve()
       this.stream.end(() => resolve())

@@ -3,6 +3,7 @@
 // The first line is {"type":"start",...} so a reader knows it is registered. A reader that stops
 // reading is not waited for: past maxBufferedBytes its lines are dropped and later counted to it.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ByteQueue } from './byte-queue.js'
 import { parseFilter, type TapFilter } from './filter.js'
 import type { Tap, TapReader } from './tap.js'
 
@@ -25,12 +26,19 @@ export function tapRoute(tap: Tap, nodeName?: string, maxBufferedBytes = 1 << 20
       return
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+    // Lines of one drain turn go out as one write.
+    const pending = new ByteQueue(16 * 1024)
     const reader: TapReader = {
       filter,
-      send(line: string): boolean {
-        if (res.writableLength > maxBufferedBytes || res.destroyed) return false
-        res.write(line + '\n')
+      send(line: Uint8Array): boolean {
+        if (res.destroyed || res.writableLength + pending.length > maxBufferedBytes) return false
+        pending.push(line)
         return true
+      },
+      flush(): void {
+        if (pending.length === 0) return
+        const chunk = pending.take()
+        if (!res.destroyed) res.write(chunk)
       },
     }
     const start: TapStart = { type: 'start', time: new Date().toISOString(), ...(nodeName ? { node: nodeName } : {}), filter }

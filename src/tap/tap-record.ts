@@ -80,24 +80,19 @@ export function ipText(family: 4 | 6, b: Uint8Array): string {
 const NONE = 0xffffffff // "no pod" in the pod-name cache
 
 /**
- * Raw record → reader-facing record and its JSON line, cheaply enough for every verdict: the two
- * sides are memoised by (reason code, table ref) — tables are immutable and their ids never reused,
- * so a ref always describes the same way — with their JSON; pod names by IP until the generation
- * changes; the time's text per second.
+ * Raw record → the reader-facing record (for filters and tests; the JSON bytes come from
+ * LineEncoder). The two sides are memoised by (reason code, table ref) — tables are immutable and
+ * their ids never reused, so a ref always describes the same way; pod names by IP until the
+ * generation changes; the time's text per second.
  */
 export class TapFormatter {
   private readonly egressSides = new Map<number, SideVerdict>()
   private readonly ingressSides = new Map<number, SideVerdict>()
-  private readonly sideJson = new WeakMap<SideVerdict, string>()
   private readonly pods = new Map<string, string | number>()
   private podsGeneration = -1
   private second = -1
   private secondText = ''
-  private readonly nodeJson: string
-
-  constructor(private readonly ctx: TapContext) {
-    this.nodeJson = ctx.nodeName ? `"node":${JSON.stringify(ctx.nodeName)},` : ''
-  }
+  constructor(private readonly ctx: TapContext) {}
 
   record(raw: RawRecord): TapRecord {
     const slot = raw.slot
@@ -146,20 +141,6 @@ export class TapFormatter {
     return rec
   }
 
-  /** JSON.stringify(rec), assembled from memoised pieces (same keys, same order). */
-  line(r: TapRecord): string {
-    const ep = (e: TapEndpoint) => `{"ip":"${e.ip}","port":${e.port}${e.pod !== undefined ? `,"pod":${JSON.stringify(e.pod)}` : ''}}`
-    return `{"type":"verdict","time":"${r.time}",${this.nodeJson}"src":${ep(r.src)},"dst":${ep(r.dst)},"protocol":"${r.protocol}",` +
-      `"verdict":"${r.verdict}","directions":${DIRECTIONS_JSON[r.directions.length === 2 ? 3 : r.directions[0] === 'egress' ? 1 : r.directions[0] === 'ingress' ? 2 : 0]},` +
-      `"egress":${this.json(r.egress)},"ingress":${this.json(r.ingress)},"fromCache":${r.fromCache},"generation":${r.generation}${r.stale ? ',"stale":true' : ''}}`
-  }
-
-  private json(s: SideVerdict): string {
-    let j = this.sideJson.get(s)
-    if (j === undefined) this.sideJson.set(s, (j = JSON.stringify(s)))
-    return j
-  }
-
   private podName(ip: string, generation: number): string | undefined {
     const gen = this.ctx.generation?.() ?? generation
     if (gen !== this.podsGeneration || this.pods.size > 100_000) {
@@ -181,8 +162,6 @@ export class TapFormatter {
     return `${this.secondText}${m < 10 ? '00' : m < 100 ? '0' : ''}${m}Z`
   }
 }
-
-const DIRECTIONS_JSON = ['[]', '["egress"]', '["ingress"]', '["egress","ingress"]']
 
 function sideKey(code: number, ref: number): number {
   // Only rule / no-rule-matched sides depend on the ref.

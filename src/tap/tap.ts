@@ -7,9 +7,10 @@ import type { VerdictSlot } from '../api/types.js'
 import type { DecodedPacket } from '../dataplane/decode.js'
 import type { VerdictSink } from '../dataplane/packet-classifier.js'
 import type { FileSink, FileSinkStats } from './file-sink.js'
-import { matches, type TapFilter } from './filter.js'
+import { isEmptyFilter, matches, type TapFilter } from './filter.js'
+import { LineEncoder } from './line-encoder.js'
 import { newRawRecord, RecordRing } from './record-ring.js'
-import { TapFormatter, type TapContext, type TapDropNotice } from './tap-record.js'
+import { TapFormatter, type TapContext, type TapDropNotice, type TapRecord } from './tap-record.js'
 
 /** Where the tap installs itself: the PacketClassifier. */
 export interface SinkTarget {
@@ -19,8 +20,10 @@ export interface SinkTarget {
 /** A live reader (the control socket's /tap, or a test). */
 export interface TapReader {
   readonly filter: TapFilter
-  /** Queues one line; false when the reader is too far behind (the line is dropped). */
-  send(line: string): boolean
+  /** Queues one JSON line (UTF-8, newline included); false when the reader is too far behind (dropped). */
+  send(line: Uint8Array): boolean
+  /** End of a drain turn: write what send() queued (readers may batch). */
+  flush?(): void
 }
 
 export interface TapOptions {
@@ -43,6 +46,8 @@ export interface TapStats {
 
 interface ReaderState {
   dropped: number
+  /** No filter: every record goes out, and no record object is needed to decide. */
+  all: boolean
 }
 
 export const DEFAULT_RING_SIZE = 16384
@@ -51,6 +56,7 @@ export class Tap implements VerdictSink {
   readonly ring: RecordRing
   private readonly raw = newRawRecord()
   private readonly formatter: TapFormatter
+  private readonly encoder: LineEncoder
   private readonly readers = new Map<TapReader, ReaderState>()
   private file: FileSink | undefined
   private installed = false
@@ -68,6 +74,7 @@ export class Tap implements VerdictSink {
   ) {
     this.ring = new RecordRing(options.ringSize ?? DEFAULT_RING_SIZE)
     this.formatter = new TapFormatter(ctx)
+    this.encoder = new LineEncoder(ctx)
     this.maxPerTurn = options.maxPerTurn ?? 2048
     this.now = options.now ?? Date.now
   }
@@ -90,7 +97,7 @@ export class Tap implements VerdictSink {
   }
 
   addReader(reader: TapReader): void {
-    this.readers.set(reader, { dropped: 0 })
+    this.readers.set(reader, { dropped: 0, all: isEmptyFilter(reader.filter) })
     this.update()
   }
 
@@ -132,12 +139,13 @@ export class Tap implements VerdictSink {
     const file = this.file
     while (n < max && this.ring.read(this.raw)) {
       n++
-      const rec = this.formatter.record(this.raw)
-      let line: string | undefined
-      if (file !== undefined) file.write((line = this.formatter.line(rec)))
+      // Bytes for the sinks straight from the raw record; a record object only for filters.
+      let line: Buffer | undefined
+      let rec: TapRecord | undefined
+      if (file !== undefined) file.write((line = this.encoder.encode(this.raw)))
       for (const [reader, state] of this.readers) {
-        if (!matches(reader.filter, rec)) continue
-        line ??= this.formatter.line(rec)
+        if (!state.all && !matches(reader.filter, (rec ??= this.formatter.record(this.raw)))) continue
+        line ??= this.encoder.encode(this.raw)
         this.deliver(reader, state, line)
       }
     }
@@ -145,17 +153,19 @@ export class Tap implements VerdictSink {
     const ringDrops = this.ring.dropped - this.reportedRingDrops
     if (ringDrops > 0) {
       this.reportedRingDrops = this.ring.dropped
-      const line = JSON.stringify(this.notice(ringDrops, 'ring'))
+      const line = Buffer.from(JSON.stringify(this.notice(ringDrops, 'ring')) + '\n')
       file?.write(line)
       for (const [reader, state] of this.readers) this.deliver(reader, state, line)
     }
+    file?.flush()
+    for (const reader of this.readers.keys()) reader.flush?.()
     return n
   }
 
-  private deliver(reader: TapReader, state: ReaderState, line: string): void {
+  private deliver(reader: TapReader, state: ReaderState, line: Uint8Array): void {
     if (state.dropped > 0) {
       // Tell the reader what it missed as soon as it has room again.
-      if (!reader.send(JSON.stringify(this.notice(state.dropped, 'reader')))) {
+      if (!reader.send(Buffer.from(JSON.stringify(this.notice(state.dropped, 'reader')) + '\n'))) {
         state.dropped++
         this.readerDrops++
         return
