@@ -24,6 +24,7 @@ if ((${#missing[@]})); then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-fund --no-audit
+  npm ci --no-fund --no-audit          # also builds the native addon (install) and dist/ (prepare)
 fi
+[ -f native/build/Release/netpol_native.node ] || npm run --silent install
 npm run --silent build

@@ -78,3 +78,19 @@ t.test('a policy change cuts the established flow it now denies and leaves the a
   t.ok(await reverse.roundTrip('b->c-after'), 'an unrelated flow is untouched')
   t.equal(status.lastSync?.cut?.deleted, 1, 'exactly one conntrack entry deleted')
 })
+
+for (const [mark, want] of [['0x400000', 1], ['0', 20]] as const) {
+  t.test(`one-way UDP flow with --decided-mark ${mark}: ${want} of 20 NEW datagrams go to userspace`, e2e(['iptables', 'conntrack']), async (t) => {
+    const lab = await Lab.start(file(state(bFrom('a'))), { agentArgs: ['--decided-mark', mark] })
+    t.teardown(() => lab.close())
+    const packets = async () => ((await lab.status()) as { counters: { packets: number } }).counters.packets
+    const before = await packets()
+    // 20 datagrams from one socket (one source port) to a port nobody answers on: conntrack never
+    // sees a reply, so every one of them is ctstate NEW.
+    const script = `const s = require('dgram').createSocket('udp4'); let n = 0;
+      const send = () => s.send('x', 7100, ${JSON.stringify(B)}, () => { if (++n < 20) setTimeout(send, 5); else s.close() }); send()`
+    await lab.topology.exec(lab.topology.pods.get('x/a')!.ns, [process.execPath, '-e', script])
+    await new Promise((r) => setTimeout(r, 200))
+    t.equal(await packets() - before, want)
+  })
+}

@@ -102,3 +102,13 @@ t.test('the tap sink sees every verdict with its reason', async (t) => {
   classifier.handleBatch(batchOf([syn('10.0.0.1', '10.0.0.2', 80), syn('10.0.0.1', '10.0.0.2', 80), syn('10.0.0.3', '10.0.0.2', 80)]), new RecordingVerdicts())
   t.same(seen, ['rule:false', 'rule:true', 'no-rule-matched:false'])
 })
+
+t.test('accepted packets get the decided mark OR-ed into their mark; drops get none', async (t) => {
+  const engine = new PolicyEngine()
+  engine.load(cluster)
+  const classifier = new PacketClassifier(engine, { failOpen: false, cacheSize: 0, decidedMark: 0x400000 })
+  const marks: (number | undefined)[] = []
+  const batch = { ...batchOf([syn('10.0.0.1', '10.0.0.2', 80), syn('10.0.0.3', '10.0.0.2', 80)]), mark: () => 0x4000 }
+  classifier.handleBatch(batch, { set: (_i, _v, mark) => void marks.push(mark) })
+  t.same(marks, [0x404000, undefined], 'kube-proxy style 0x4000 survives; the denied packet is left alone')
+})

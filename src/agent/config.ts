@@ -34,6 +34,8 @@ export interface AgentConfig {
   tapRingSize: number
   /** host:port for /metrics, /healthz, /readyz; empty disables. */
   metricsAddress: string
+  /** Packet/conntrack mark bit meaning "this connection was decided" (0: off; every NEW packet is queued). */
+  decidedMark: number
   /** Own chain/table name prefix. */
   table: string
   /** Recompile bounds: burst of changes → one recompile (ms). */
@@ -62,6 +64,8 @@ export function defaults(): AgentConfig {
     tapRingSize: 16384,
     metricsAddress: '0.0.0.0:9743',
     table: 'netpol',
+    // Clear of kube-proxy (0x4000, 0x8000), Cilium (0x0f00) and Weave (0x20000, 0x40000).
+    decidedMark: 0x400000,
     minSyncIntervalMs: 10,
     maxSyncIntervalMs: 60_000,
     logLevel: 'info',
@@ -88,6 +92,9 @@ export function validate(c: AgentConfig): string[] {
   if (!isInt(c.cacheSize, 0, 1 << 24)) problems.push(`cacheSize: ${c.cacheSize} must be 0-16777216`)
   if (!isInt(c.cutDeniedFlowsMs, 0, 3_600_000)) problems.push(`cutDeniedFlowsMs: ${c.cutDeniedFlowsMs} must be 0-3600000`)
   if (c.bridge && !/^[A-Za-z0-9_.-]{1,15}$/.test(c.bridge)) problems.push(`bridge: "${c.bridge}" is not an interface name`)
+  if (!Number.isInteger(c.decidedMark) || c.decidedMark < 0 || c.decidedMark > 0xffffffff || (c.decidedMark & (c.decidedMark - 1)) !== 0) {
+    problems.push(`decidedMark: ${c.decidedMark} must be 0 or a single bit`)
+  }
   if (!/^[a-z][a-z0-9-]{0,15}$/.test(c.table)) problems.push(`table: "${c.table}" must be lowercase letters, digits, dashes (≤16)`)
   if (!c.controlSocket.startsWith('/')) problems.push(`controlSocket: "${c.controlSocket}" must be an absolute path`)
   if (c.tapFile && !c.tapFile.startsWith('/')) problems.push(`tapFile: "${c.tapFile}" must be an absolute path`)
@@ -121,6 +128,7 @@ export const FLAG_HELP = `Options (defaults in brackets):
   --tap-ring N             tap records buffered between drains; overflow is dropped and counted [16384]
   --metrics ADDR           host:port for /metrics /healthz /readyz, '' disables [0.0.0.0:9743]
   --table NAME             own chain/table prefix [netpol]
+  --decided-mark BIT       mark bit for decided connections, 0 off [0x400000]
   --log-level LEVEL        debug|info|warn|error [info]`
 
 /** Parses agent flags over defaults; throws ConfigError listing every problem. */
@@ -163,6 +171,7 @@ export function parseAgentFlags(argv: readonly string[], base: AgentConfig = def
       case '--tap-ring': c.tapRingSize = num(flag, value()); break
       case '--metrics': c.metricsAddress = value() ?? ''; break
       case '--table': c.table = value() ?? ''; break
+      case '--decided-mark': c.decidedMark = num(flag, value()); break
       case '--log-level': c.logLevel = (value() ?? '') as AgentConfig['logLevel']; break
       default: problems.push(`${flag}: unknown option`)
     }

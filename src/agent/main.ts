@@ -97,6 +97,7 @@ async function cleanup(config: AgentConfig): Promise<void> {
     enforceNodeTraffic: config.enforceNodeTraffic,
     bridge: config.bridge || undefined,
     table: config.table,
+    ...(config.decidedMark !== 0 ? { decidedMark: config.decidedMark } : {}),
   }, exec)
   await rules.remove()
 }

@@ -80,7 +80,11 @@ export class NodeAgent {
       ipBlockMatchesPodIPs: config.ipBlockMatchesPodIPs,
     })
     const startEvaluator = config.denyUntilSynced ? this.unsynced : this.engine
-    this.classifier = new PacketClassifier(startEvaluator, { failOpen: config.failMode === 'open', cacheSize: config.cacheSize })
+    this.classifier = new PacketClassifier(startEvaluator, {
+      failOpen: config.failMode === 'open',
+      cacheSize: config.cacheSize,
+      decidedMark: config.decidedMark,
+    })
     this.runner = new BoundedFrequencyRunner(() => this.sync(), {
       minIntervalMs: config.minSyncIntervalMs,
       maxIntervalMs: config.maxSyncIntervalMs,
@@ -102,6 +106,7 @@ export class NodeAgent {
       enforceNodeTraffic: config.enforceNodeTraffic,
       bridge: config.bridge || undefined,
       table: config.table,
+      ...(config.decidedMark !== 0 ? { decidedMark: config.decidedMark } : {}),
     }, deps.exec)
     // Queues first: rules that queue to an unbound queue drop (fail-closed) or pass (fail-open).
     for (let q = config.queueNum; q < config.queueNum + config.queueCount; q++) {

@@ -19,6 +19,12 @@ export interface ClassifierOptions {
   /** 0 disables the verdict cache. */
   readonly cacheSize: number
   readonly sink?: VerdictSink
+  /**
+   * Packet-mark bit set on accepted packets (0: off). The rules copy it to the connection's mark,
+   * so later packets that conntrack still calls NEW (one-way UDP, SYN retransmits) are not queued
+   * again. OR-ed into the existing mark: other components' mark bits survive.
+   */
+  readonly decidedMark?: number
 }
 
 export interface ClassifierCounters {
@@ -38,6 +44,7 @@ export class PacketClassifier {
   private readonly packet = newDecodedPacket()
   private readonly slot = newVerdictSlot()
   private readonly failVerdict: number
+  private readonly decidedMark: number
   private sink: VerdictSink | undefined
 
   constructor(
@@ -46,6 +53,7 @@ export class PacketClassifier {
   ) {
     this.cache = options.cacheSize > 0 ? new VerdictCache(options.cacheSize) : undefined
     this.failVerdict = options.failOpen ? NF_ACCEPT : NF_DROP
+    this.decidedMark = options.decidedMark ?? 0
     this.sink = options.sink
   }
 
@@ -72,7 +80,8 @@ export class PacketClassifier {
         this.counters.internalErrors++
         verdict = this.failVerdict
       }
-      verdicts.set(i, verdict)
+      if (verdict === NF_ACCEPT && this.decidedMark !== 0) verdicts.set(i, verdict, (batch.mark(i) | this.decidedMark) >>> 0)
+      else verdicts.set(i, verdict)
     }
     this.counters.packets += n
     this.counters.batches++
