@@ -71,8 +71,12 @@ examples:
         if (!json) io.err(`following the tap of ${line.node ? `node ${line.node}` : 'the agent'} at ${socket} (Ctrl-C to stop)\n`)
         return true
       }
-      return print(line)
-    })
+      return print(line as TapLine)
+    }, json ? (text) => {
+      // --json live: the agent applied the same filters; pass its lines through as they are.
+      io.out(text + '\n')
+      return count === undefined || !text.startsWith('{"type":"verdict"') || ++printed < count
+    } : undefined)
     const onSignal = () => tap.stop()
     process.once('SIGINT', onSignal)
     try {

@@ -11,8 +11,15 @@ export type TapStreamLine = TapLine | TapStart
 /**
  * Follows an agent's tap until the agent closes the stream, `stop()` is called, or `onLine`
  * returns false. Rejects with a message naming the socket when the agent cannot be reached.
+ * With `onText`, record and notice lines are handed over unparsed (a pass-through reader need
+ * not pay a JSON.parse per line); the start line is always parsed.
  */
-export function followTap(socketPath: string, filter: TapFilter, onLine: (line: TapStreamLine) => boolean | void): { done: Promise<void>; stop: () => void } {
+export function followTap(
+  socketPath: string,
+  filter: TapFilter,
+  onLine: (line: TapStreamLine) => boolean | void,
+  onText?: (text: string) => boolean | void,
+): { done: Promise<void>; stop: () => void } {
   let stop = () => {}
   const done = new Promise<void>((resolve, reject) => {
     const req = request({ socketPath, path: `/tap${filterQuery(filter)}`, method: 'GET' }, (res) => {
@@ -39,6 +46,10 @@ export function followTap(socketPath: string, filter: TapFilter, onLine: (line: 
         rest = parts.pop()!
         for (const p of parts) {
           if (p === '') continue
+          if (onText !== undefined && !p.startsWith('{"type":"start"')) {
+            if (onText(p) === false) return finish()
+            continue
+          }
           let line: TapStreamLine
           try {
             line = JSON.parse(p) as TapStreamLine
