@@ -7,8 +7,8 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isIPv6 } from 'node:net'
-import type { ClusterState, PodInfo, PolicyProtocol } from '../api/types.js'
+import { isIP, isIPv6 } from 'node:net'
+import type { ClusterState, ContainerPortInfo, PodInfo, PolicyProtocol } from '../api/types.js'
 import { getControlJson } from '../agent/control-server.js'
 import type { ClusterFile, Probe } from '../model/cluster-file.js'
 import { LabProber, type ServedPort } from './probe.js'
@@ -48,13 +48,15 @@ export class Lab {
     private agent: ChildProcess,
     readonly controlSocket: string,
     private readonly workDir: string,
-    private readonly pods: ReadonlyMap<string, PodInfo>,
+    /** Pods by "ns/name", and hosts outside the cluster by their IP: everything that can probe. */
+    private readonly hosts: ReadonlyMap<string, PodInfo>,
     private readonly options: LabOptions,
   ) {}
 
   static async start(file: ClusterFile, options: LabOptions = {}): Promise<Lab> {
     const log = options.log ?? (() => {})
     const pods = labPods(file)
+    const hosts = new Map([...pods, ...outsideHosts(file, pods)])
     const prefix = `nl${process.pid % 100000}`
     const workDir = mkdtempSync(join(tmpdir(), 'netpol-lab-'))
     const policyDir = join(workDir, 'policies')
@@ -64,16 +66,16 @@ export class Lab {
     let agent: ChildProcess | undefined
     let prober: LabProber | undefined
     try {
-      log(`building ${pods.size} pod namespaces behind node namespace ${prefix}-node`)
-      topology = await buildTopology({ prefix, bridge: options.bridge, pods: [...pods.values()].map((p) => ({ key: `${p.namespace}/${p.name}`, ips: p.ips })) })
+      log(`building ${pods.size} pod namespaces${hosts.size > pods.size ? ` and ${hosts.size - pods.size} outside hosts` : ''} behind node namespace ${prefix}-node`)
+      topology = await buildTopology({ prefix, bridge: options.bridge, pods: [...hosts].map(([key, p]) => ({ key, ips: p.ips })) })
       writeState(policyDir, file.steps[0]!.state)
       agent = startAgent(topology.nodeNs, policyDir, controlSocket, options)
       await waitReady(agent, controlSocket)
       log('agent enforcing; starting pod servers')
       const ports = new Map<string, ServedPort[]>()
-      for (const [key, p] of pods) ports.set(key, p.ports.map((cp) => ({ port: cp.containerPort, protocol: cp.protocol })))
+      for (const [key, p] of hosts) ports.set(key, p.ports.map((cp) => ({ port: cp.containerPort, protocol: cp.protocol })))
       prober = await new LabProber(topology, ports).start()
-      return new Lab(file, topology, prober, agent, controlSocket, workDir, pods, options)
+      return new Lab(file, topology, prober, agent, controlSocket, workDir, hosts, options)
     } catch (err) {
       await prober?.close().catch(() => undefined)
       await stopAgent(agent)
@@ -96,7 +98,7 @@ export class Lab {
    */
   async applyState(state: ClusterState): Promise<{ generation: number; tookMs: number }> {
     for (const p of state.pods) {
-      const have = this.pods.get(`${p.namespace}/${p.name}`)
+      const have = this.hosts.get(`${p.namespace}/${p.name}`)
       if (!have || have.ips.join() !== p.ips.join()) throw new Error(`lab: pod ${p.namespace}/${p.name} with IPs ${p.ips.join(', ')} is not part of this lab`)
     }
     writeState(join(this.workDir, 'policies'), state)
@@ -108,11 +110,11 @@ export class Lab {
   async probe(probes: readonly Probe[], timeoutMs = 1000): Promise<LabProbeResult[]> {
     return Promise.all(probes.map(async (p): Promise<LabProbeResult> => {
       const base = { from: p.from, to: p.to, port: p.port, protocol: p.protocol, ...(p.expect !== undefined ? { expect: p.expect } : {}), ...(p.loopback ? { loopback: true } : {}) }
-      const src = this.pods.get(p.from)
-      if (!src) return { ...base, allowed: null, note: 'source is not a pod of the lab (an outside endpoint cannot send)' }
+      const src = this.hosts.get(p.from)
+      if (!src) return { ...base, allowed: null, note: `${p.from} is not part of this lab` }
       const dstIp = this.addressOf(p.to, src)
       if (!dstIp) return { ...base, allowed: null, note: 'destination has no address of the source family' }
-      if (!this.pods.has(p.to) && !this.isPodIp(dstIp)) return { ...base, allowed: null, note: 'destination is outside the lab' }
+      if (!this.hosts.has(p.to) && !this.isLabIp(dstIp)) return { ...base, allowed: null, note: `${p.to} is not part of this lab` }
       const r = await this.prober.probe(p.from, dstIp, p.port, p.protocol, timeoutMs)
       return { ...base, allowed: r.ok, ms: Math.round(r.ms * 10) / 10, ...(r.ok || r.error === 'timeout' ? {} : { note: r.error }) }
     }))
@@ -154,16 +156,44 @@ export class Lab {
   }
 
   private addressOf(to: string, src: PodInfo): string | undefined {
-    const dst = this.pods.get(to)
+    const dst = this.hosts.get(to)
     if (!dst) return to // a bare IP
     const wantV6 = src.ips.length > 0 && src.ips.every((ip) => isIPv6(ip))
     return dst.ips.find((ip) => isIPv6(ip) === wantV6) ?? dst.ips[0]
   }
 
-  private isPodIp(ip: string): boolean {
-    for (const p of this.pods.values()) if (p.ips.includes(ip)) return true
+  private isLabIp(ip: string): boolean {
+    for (const p of this.hosts.values()) if (p.ips.includes(ip)) return true
     return false
   }
+}
+
+/**
+ * Endpoints outside the cluster that probes name by IP become hosts of their own, hung off the
+ * node namespace like pods (as traffic from beyond the node arrives through it), serving the ports
+ * probed on them. Their addresses exist only inside the lab's namespaces. The agent never hears of
+ * them as pods: to the engine they are what they are in the file, IPs outside the cluster.
+ */
+function outsideHosts(file: ClusterFile, pods: ReadonlyMap<string, PodInfo>): Map<string, PodInfo> {
+  const podIps = new Set([...pods.values()].flatMap((p) => p.ips))
+  const hosts = new Map<string, PodInfo>()
+  const host = (ip: string): PodInfo => {
+    let h = hosts.get(ip)
+    if (!h) hosts.set(ip, (h = { namespace: 'outside', name: ip, labels: {}, ips: [ip], ports: [] }))
+    return h
+  }
+  for (const step of file.steps) {
+    for (const probe of step.probes) {
+      for (const end of [probe.from, probe.to]) if (isIP(end) && !podIps.has(end)) host(end)
+      if (hosts.has(probe.to)) {
+        const h = hosts.get(probe.to)!
+        if (!h.ports.some((p) => p.containerPort === probe.port && p.protocol === probe.protocol)) {
+          ;(h.ports as ContainerPortInfo[]).push({ containerPort: probe.port, protocol: probe.protocol })
+        }
+      }
+    }
+  }
+  return hosts
 }
 
 /** Every pod of every step, by key (the latest definition wins; IPs must stay put). */
