@@ -20,8 +20,9 @@ interface VerdictOut { steps: { results: { from: string; to: string; port: numbe
 
 t.test('lab: tap records carry netpol verdict\'s reasons; a tcpdump capture replays to the dataplane\'s verdicts', e2e(['iptables', 'conntrack', 'tcpdump']), async (t) => {
   const cluster = await loadCluster(DEMO)
-  const lab = await Lab.start(cluster)
   const dir = mkdtempSync(join(tmpdir(), 'netpol-taplab-'))
+  const tapFile = join(dir, 'log', 'tap.jsonl')
+  const lab = await Lab.start(cluster, { agentArgs: ['--tap-file', tapFile] })
   t.teardown(async () => {
     await lab.close()
     rmSync(dir, { recursive: true, force: true })
@@ -56,7 +57,8 @@ t.test('lab: tap records carry netpol verdict\'s reasons; a tcpdump capture repl
     if (r.allowed === null || r.loopback) return
     const want = expected.steps[0]!.results[j]!
     t.equal(r.allowed, want.allowed, `dataplane: ${r.from} -> ${r.to}:${r.port}`)
-    const rec = records.find((x) => x.src.pod === r.from && x.dst.pod === r.to && x.dst.port === r.port && x.protocol === r.protocol)
+    const is = (e: TapRecord['src'], name: string) => e.pod === name || e.ip === name // pods, or outside IPs
+    const rec = records.find((x) => is(x.src, r.from) && is(x.dst, r.to) && x.dst.port === r.port && x.protocol === r.protocol)
     if (!rec) {
       t.fail(`no tap record for ${r.from} -> ${r.to}:${r.port}`, { records: records.length })
       return
@@ -67,6 +69,13 @@ t.test('lab: tap records carry netpol verdict\'s reasons; a tcpdump capture repl
   })
   t.ok(checked >= 6, `${checked} probes checked against their tap records`)
 
+  // The agent's --tap-file holds the same records as the live reader saw.
+  const saved = await runCli(['tap', '--file', tapFile, '--json'])
+  t.equal(saved.code, 0, saved.stderr)
+  const fromFile = saved.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as TapRecord).filter((r) => r.type === 'verdict')
+  const key = (r: TapRecord) => `${r.time} ${r.src.ip}:${r.src.port} ${r.dst.ip}:${r.dst.port} ${r.verdict} ${JSON.stringify([r.egress, r.ingress])}`
+  t.same(fromFile.map(key).slice(-records.length), records.map(key), 'file sink = live reader')
+
   // The capture, replayed through the same policies, gives each of web's flows the dataplane's verdict.
   const replay = await runCli(['replay', '--cluster', DEMO, pcap, '--json'])
   t.equal(replay.code, 0, replay.stderr)
@@ -75,7 +84,7 @@ t.test('lab: tap records carry netpol verdict\'s reasons; a tcpdump capture repl
   let replayed = 0
   results.forEach((r) => {
     if (r.allowed === null || (r.from !== 'frontend/web' && r.to !== 'frontend/web')) return
-    const flows = report.flows.filter((f) => f.src.pod === r.from && f.dst.pod === r.to && f.dst.port === r.port)
+    const flows = report.flows.filter((f) => (f.src.pod ?? f.src.ip) === r.from && (f.dst.pod ?? f.dst.ip) === r.to && f.dst.port === r.port)
     t.ok(flows.length >= 1, `replayed flow ${r.from} -> ${r.to}:${r.port}`)
     for (const f of flows) t.equal(f.verdict, r.allowed ? 'allow' : 'deny', `replay = dataplane for ${r.from} -> ${r.to}:${r.port}`)
     replayed++
