@@ -23,6 +23,8 @@ export interface Identity {
   readonly ns: NsState
   readonly labels: Labels
   readonly pods: Set<PodState>
+  /** Pods of this identity enforced on this node: tables are built only when > 0. */
+  localPods: number
   /** Policies whose podSelector selects this identity. */
   readonly selectedBy: Set<string>
   /** Compiled per-direction tables (null: not isolated). Swapped by reference on update. */
@@ -99,7 +101,7 @@ export class ClusterIndex {
     const key = identityKey(ns.name, labels)
     let id = this.identities.get(key)
     if (!id) {
-      id = { id: this.nextIdentity++, key, ns, labels, pods: new Set(), selectedBy: new Set(), ingress: null, egress: null }
+      id = { id: this.nextIdentity++, key, ns, labels, pods: new Set(), localPods: 0, selectedBy: new Set(), ingress: null, egress: null }
       this.identities.set(key, id)
       this.byId.set(id.id, id)
       ns.identities.add(id)

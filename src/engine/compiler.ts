@@ -53,10 +53,22 @@ export class Compiler {
     for (const ps of this.policies.values()) if (usesNamespaceLabels(ps.cp)) this.dirtyPolicies.add(ps)
   }
 
+  /**
+   * A namespace first seen through a pod or policy (not declared) still has labels
+   * (kubernetes.io/metadata.name), so namespaceSelectors elsewhere may start matching it.
+   */
+  private ensureNamespace(name: string) {
+    const known = this.index.namespaces.get(name)
+    if (known) return known
+    const ns = this.index.namespace(name)
+    for (const ps of this.policies.values()) if (usesNamespaceLabels(ps.cp)) this.dirtyPolicies.add(ps)
+    return ns
+  }
+
   upsertPod(info: PodInfo): void {
     const key = `${info.namespace}/${info.name}`
     const old = this.pods.get(key)
-    const ns = this.index.namespace(info.namespace)
+    const ns = this.ensureNamespace(info.namespace)
     const live = !info.terminated && info.ips.length > 0
     const host = live && info.hostNetwork === true
     const identity = live && !host ? this.index.identityFor(ns, info.labels) : null
@@ -70,6 +82,9 @@ export class Compiler {
     if (identity) {
       if (identity.pods.size === 0) this.identityAdded(identity)
       identity.pods.add(pod)
+      // With localNode set, only identities with a pod on this node need tables: an agent
+      // compiles for its ~100 pods, not the cluster's 50k (peers still resolve cluster-wide).
+      if (local && identity.localPods++ === 0) this.dirtyIdentities.add(identity)
     }
     if (old) {
       this.detachPod(old)
@@ -97,7 +112,7 @@ export class Compiler {
     let set = this.policiesByNs.get(cp.namespace)
     if (!set) this.policiesByNs.set(cp.namespace, (set = new Set()))
     set.add(ps)
-    const ns = this.index.namespace(cp.namespace)
+    const ns = this.ensureNamespace(cp.namespace)
     if (cp.podSelector.valid) {
       for (const id of ns.identities) {
         if (!cp.podSelector.matches(id.labels)) continue
@@ -169,6 +184,7 @@ export class Compiler {
     const id = pod.identity
     if (!id) return
     id.pods.delete(pod)
+    if (pod.entry.local && --id.localPods === 0) this.dirtyIdentities.add(id)
     if (id.pods.size === 0) this.identityRemoved(id)
   }
 
@@ -257,6 +273,7 @@ export class Compiler {
   }
 
   private signature(id: Identity, dir: Dir): string {
+    if (id.localPods === 0) return ''
     const keys: string[] = []
     for (const k of id.selectedBy) if (this.policies.get(k)?.cp[dir]) keys.push(k)
     if (keys.length === 0) return ''
