@@ -41,6 +41,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setErrorClass", NULL, set_error_class, NULL, NULL, NULL, napi_enumerable, NULL},
     {"openRawSocket", NULL, rawsock_open, NULL, NULL, NULL, napi_enumerable, NULL},
     {"openQueue", NULL, nfq_open, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"conntrackDump", NULL, ct_dump_js, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"conntrackDelete", NULL, ct_delete_js, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CHECK(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props), NULL);
   return exports;

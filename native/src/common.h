@@ -40,5 +40,7 @@ void napi_report_status(napi_env env, napi_status status, const char* call);
 
 napi_value rawsock_open(napi_env env, napi_callback_info info);
 napi_value nfq_open(napi_env env, napi_callback_info info);
+napi_value ct_dump_js(napi_env env, napi_callback_info info);
+napi_value ct_delete_js(napi_env env, napi_callback_info info);
 
 #endif

@@ -97,7 +97,61 @@ export interface NativeBinding {
   openQueue(options: NativeQueueOptions, data: Buffer, meta: Uint32Array, onBatch: BatchCallback): NativeQueue
 }
 
+/**
+ * Conntrack entries cross the boundary as CT_RECORD_SIZE-byte records at these byte offsets
+ * (native/src/ctnl.h). Numbers in host byte order, addresses in network order (4 or 16 bytes).
+ */
+export const CT = {
+  FAMILY: 0, // u8: 4 | 6
+  PROTO: 1, // u8
+  /** u8: TCP/SCTP/DCCP state number (protoinfo), CT_NO_STATE when absent. */
+  STATE: 2,
+  ICMP_TYPE: 3, // u8
+  ICMP_CODE: 4, // u8
+  /** u8: CT_HAS bits. */
+  HAS: 5,
+  ZONE: 6, // u16
+  /** u16: source port, or the ICMP id. */
+  SPORT: 8,
+  DPORT: 10, // u16
+  MARK: 12, // u32
+  /** u32: IPS_* status bits (IPS_SEEN_REPLY 2, IPS_ASSURED 4, ...). */
+  STATUS: 16,
+  TIMEOUT: 20, // u32 seconds
+  ID: 24, // u32
+  SRC: 32,
+  DST: 48,
+} as const
+export const CT_RECORD_SIZE = 64
+export const CT_NO_STATE = 0xff
+export const CT_HAS = { PORTS: 1, ICMP: 2, ZONE: 4, MARK: 8, STATUS: 16 } as const
+
+export interface ConntrackDeleteResult {
+  /** Entries that existed and were deleted. */
+  readonly deleted: number
+  /** No such entry (ENOENT): already gone. */
+  readonly missing: number
+  /** Any other error ack. */
+  readonly failed: number
+  /** errno of the last failed deletion, 0 if none. */
+  readonly lastErrno: number
+}
+
+/**
+ * ctnetlink in the namespace of the calling process, one netlink socket per call, run on the libuv
+ * pool (a large table must not stall the packet loop). Kernel errors reject with NativeError.
+ */
+export interface ConntrackBinding {
+  /** IPCTNL_MSG_CT_GET dump (0: both families): one record per entry, original direction. */
+  conntrackDump(family: 0 | 4 | 6): Promise<Buffer>
+  /**
+   * One IPCTNL_MSG_CT_DELETE per record (original tuple + zone), batched many per sendmsg, every
+   * ack counted. Reads FAMILY, PROTO, HAS (PORTS | ICMP), ZONE, SPORT, DPORT, ICMP_*, SRC, DST.
+   */
+  conntrackDelete(records: Uint8Array, count: number): Promise<ConntrackDeleteResult>
+}
+
 /** What the compiled addon exports (NativeBinding plus the loader's setup call). */
-export interface NativeAddon extends NativeBinding {
+export interface NativeAddon extends NativeBinding, ConntrackBinding {
   setErrorClass(ctor: new (message: string, syscall: string, errno: number) => Error): void
 }

@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
-import type { NativeAddon, NativeBinding } from './binding.js'
+import type { ConntrackBinding, NativeAddon, NativeBinding } from './binding.js'
 import { NativeError } from './native-error.js'
 
 export { NativeError } from './native-error.js'
@@ -11,10 +11,13 @@ export * from './binding.js'
 // src/native/ and dist/native/ are both two levels below the package root.
 const ADDON_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/build/Release/netpol_native.node')
 
-let loaded: NativeBinding | undefined
+/** Everything the addon does: the packet side (NativeBinding) and ctnetlink. */
+export type FullBinding = NativeBinding & ConntrackBinding
+
+let loaded: FullBinding | undefined
 
 /** The native binding; throws with a build hint when the addon was not compiled. */
-export function loadBinding(): NativeBinding {
+export function loadBinding(): FullBinding {
   if (loaded) return loaded
   const require = createRequire(import.meta.url)
   let addon: NativeAddon
