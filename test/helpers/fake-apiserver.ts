@@ -32,7 +32,7 @@ const KINDS: Record<Resource, { kind: string; apiVersion: string }> = {
 export type Fault =
   /** The next watch event is cut in half and the connection destroyed. */
   | { kind: 'drop-mid-event' }
-  /** A line of garbage is written into a watch stream before the next event. */
+  /** The next watch event is written as a line of garbage (a corrupted event). */
   | { kind: 'garbage' }
   /** The next request (of `on`, default any) waits this long before answering. */
   | { kind: 'slow'; ms: number; on?: 'list' | 'watch' }
@@ -284,8 +284,14 @@ export class FakeApiServer {
   /** Writes one event to one watcher (applying stream faults); false when the stream died. */
   private send(w: Watcher, ev: Event): boolean {
     if (ev.rv <= w.sentRv || !this.watchers.has(w)) return this.watchers.has(w)
-    if (this.takeFault('garbage')) this.write(w, '{"type":"MODIFIED","object":{"kind":garbage\u0000 ]]\n')
     const line = JSON.stringify({ type: ev.type, object: ev.object }) + '\n'
+    if (this.takeFault('garbage')) {
+      // The event itself arrives mangled (the server counts it as sent): a client that skips
+      // lines it cannot parse loses this event.
+      w.sentRv = ev.rv
+      this.write(w, line.slice(0, line.length >> 1) + '\u0000garbage]]\n')
+      return true
+    }
     if (this.takeFault('drop-mid-event')) {
       w.res.write(line.slice(0, Math.max(1, line.length >> 1)))
       w.res.socket?.destroy()
