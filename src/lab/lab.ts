@@ -102,8 +102,12 @@ export class Lab {
       if (!have || have.ips.join() !== p.ips.join()) throw new Error(`lab: pod ${p.namespace}/${p.name} with IPs ${p.ips.join(', ')} is not part of this lab`)
     }
     writeState(join(this.workDir, 'policies'), state)
-    const answer = await postResync(this.controlSocket)
-    return { generation: answer.generation, tookMs: answer.tookMs }
+    try {
+      const answer = await postResync(this.controlSocket)
+      return { generation: answer.generation, tookMs: answer.tookMs }
+    } catch (err) {
+      throw new Error(`lab: the agent did not apply the state: ${String(err)}${agentOutput(this.agent)}`)
+    }
   }
 
   /** Runs probes with real packets, all concurrently. */
@@ -227,6 +231,11 @@ function startAgent(nodeNs: string, policyDir: string, socket: string, o: LabOpt
   child.stderr!.on('data', keep)
   ;(child as ChildProcess & { output: () => string }).output = () => output
   return child
+}
+
+function agentOutput(agent: ChildProcess): string {
+  const state = agent.exitCode !== null || agent.signalCode !== null ? `exited (${agent.exitCode ?? agent.signalCode})` : 'running'
+  return `\nagent ${state}; its last output:\n${(agent as ChildProcess & { output: () => string }).output()}`
 }
 
 async function waitReady(agent: ChildProcess, socket: string, timeoutMs = 30_000): Promise<void> {
