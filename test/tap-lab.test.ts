@@ -91,3 +91,47 @@ t.test('lab: tap records carry netpol verdict\'s reasons; a tcpdump capture repl
   })
   t.ok(replayed >= 3, `${replayed} of web's probes replayed`)
 })
+
+const CONFORMANCE = '/work/shared/conformance'
+const CASES = ['029-deny-egress-client-side.json', '049-udp-default-deny-ingress.json', '053-sctp-ports.json', '121-pa-ingress-ports-tcp-named-serve-80.json', '185-spec-egress-and-ingress-must-both-allow.json', '177-pa-action-create-update-policy.json']
+const isolating = (s: { reason: string }) => s.reason === 'rule' || s.reason === 'no-rule-matched'
+
+t.test('lab: tap records of conformance cases carry netpol verdict\'s reasons, step by step', e2e(['iptables', 'conntrack']), async (t) => {
+  for (const name of CASES) {
+    const path = join(CONFORMANCE, name)
+    await t.test(name, async (t) => {
+      const cluster = await loadCluster(path)
+      const expected = JSON.parse((await runCli(['verdict', '--cluster', path])).stdout) as VerdictOut
+      const lab = await Lab.start(cluster)
+      t.teardown(() => lab.close())
+      let records: TapRecord[] = []
+      let started!: () => void
+      const ready = new Promise<void>((r) => (started = r))
+      const tap = followTap(lab.controlSocket, {}, (line) => {
+        if (line.type === 'start') started()
+        if (line.type === 'verdict') records.push(line)
+      })
+      t.teardown(() => tap.stop())
+      await ready
+      for (const [i, step] of cluster.steps.entries()) {
+        const { generation } = await lab.applyState(step.state)
+        records = []
+        const results = await lab.probe(step.probes, 1000)
+        await new Promise((r) => setTimeout(r, 200))
+        results.forEach((r, j) => {
+          const want = expected.steps[i]!.results[j]!
+          if (r.allowed === null || r.loopback) return
+          const is = (e: TapRecord['src'], n: string) => e.pod === n || e.ip === n
+          const rec = records.find((x) => x.generation === generation && is(x.src, r.from) && is(x.dst, r.to) && x.dst.port === r.port && x.protocol === r.protocol)
+          const what = `step ${i + 1} ${r.from} -> ${r.to} ${r.protocol}/${r.port}`
+          if (!rec) {
+            // Only connections of pods isolated on this node are queued, so only they have records.
+            t.ok(!isolating(want.egress as { reason: string }) && !isolating(want.ingress as { reason: string }), `${what}: no record, and no policy applies`)
+            return
+          }
+          t.same({ verdict: rec.verdict, egress: rec.egress, ingress: rec.ingress }, { verdict: want.allowed ? 'allow' : 'deny', egress: want.egress, ingress: want.ingress }, `${what}: tap = netpol verdict`)
+        })
+      }
+    })
+  }
+})
