@@ -34,6 +34,8 @@ export interface AgentConfig {
   tapRingSize: number
   /** host:port for /metrics, /healthz, /readyz; empty disables. */
   metricsAddress: string
+  /** --source kube: full relist of every resource this often (s, ±10% jitter); 0 disables. */
+  kubeResyncSeconds: number
   /** Packet/conntrack mark bit meaning "this connection was decided" (0: off; every NEW packet is queued). */
   decidedMark: number
   /** Own chain/table name prefix. */
@@ -63,6 +65,7 @@ export function defaults(): AgentConfig {
     tapFileKeep: 5,
     tapRingSize: 16384,
     metricsAddress: '0.0.0.0:9743',
+    kubeResyncSeconds: 900,
     table: 'netpol',
     // Clear of kube-proxy (0x4000, 0x8000), Cilium (0x0f00) and Weave (0x20000, 0x40000).
     decidedMark: 0x400000,
@@ -102,6 +105,7 @@ export function validate(c: AgentConfig): string[] {
   if (!isInt(c.tapFileKeep, 0, 1000)) problems.push(`tapFileKeep: ${c.tapFileKeep} must be 0-1000`)
   if (!isInt(c.tapRingSize, 16, 1 << 22)) problems.push(`tapRingSize: ${c.tapRingSize} must be 16-4194304`)
   if (c.metricsAddress && !/^[^\s]*:\d{1,5}$/.test(c.metricsAddress)) problems.push(`metricsAddress: "${c.metricsAddress}" must be host:port`)
+  if (!isInt(c.kubeResyncSeconds, 0, 86_400)) problems.push(`kubeResyncSeconds: ${c.kubeResyncSeconds} must be 0-86400`)
   if (!isInt(c.minSyncIntervalMs, 0, 60_000)) problems.push(`minSyncIntervalMs: ${c.minSyncIntervalMs} must be 0-60000`)
   if (!isInt(c.maxSyncIntervalMs, 1000, 86_400_000)) problems.push(`maxSyncIntervalMs: ${c.maxSyncIntervalMs} must be 1000-86400000`)
   if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) problems.push(`logLevel: "${c.logLevel}" must be debug, info, warn or error`)
@@ -127,6 +131,7 @@ export const FLAG_HELP = `Options (defaults in brackets):
   --tap-file-keep N        rotated tap files kept (PATH.1 ... PATH.N) [5]
   --tap-ring N             tap records buffered between drains; overflow is dropped and counted [16384]
   --metrics ADDR           host:port for /metrics /healthz /readyz, '' disables [0.0.0.0:9743]
+  --kube-resync SECONDS    --source kube: full relist of every resource this often, 0 never [900]
   --table NAME             own chain/table prefix [netpol]
   --decided-mark BIT       mark bit for decided connections, 0 off [0x400000]
   --log-level LEVEL        debug|info|warn|error [info]`
@@ -170,6 +175,7 @@ export function parseAgentFlags(argv: readonly string[], base: AgentConfig = def
       case '--tap-file-keep': c.tapFileKeep = num(flag, value()); break
       case '--tap-ring': c.tapRingSize = num(flag, value()); break
       case '--metrics': c.metricsAddress = value() ?? ''; break
+      case '--kube-resync': c.kubeResyncSeconds = num(flag, value()); break
       case '--table': c.table = value() ?? ''; break
       case '--decided-mark': c.decidedMark = num(flag, value()); break
       case '--log-level': c.logLevel = (value() ?? '') as AgentConfig['logLevel']; break

@@ -32,13 +32,13 @@ export function makeKubeSource(config: AgentConfig, store: ClusterStore, onChang
   const sync = new KubeSync(kc, store, () => {
     hooks.onStoreChange?.()
     onChange()
-  }, { ...KUBE_SYNC_DEFAULTS, log: hooks.log, ...hooks.options })
+  }, { ...KUBE_SYNC_DEFAULTS, resyncPeriodMs: config.kubeResyncSeconds * 1000, log: hooks.log, ...hooks.options })
   hooks.onSync?.(sync)
   return {
     sync,
     start: () => sync.start(),
     // Informers follow the server themselves; an explicit resync is a full relist.
-    resync: async () => sync.resync(),
+    resync: () => sync.resync(),
     stop: () => sync.stop(),
     issues: () => sync.issues(),
   }

@@ -77,23 +77,14 @@ class Feed {
   private attempt = 0
   private restartTimer: NodeJS.Timeout | undefined
   private stopped = false
-  private firstList: { resolve: () => void; promise: Promise<void> }
+  /** Resolved by the next completed list of the current informer. */
+  private listWaiters: (() => void)[] = []
   readonly stats: ResourceStats = { listed: false, lists: 0, relists: 0, events: 0, errors: 0, restarts: 0, lastProgress: performance.now() }
 
   constructor(
     private readonly spec: ResourceSpec,
     private readonly sync: KubeSync,
-  ) {
-    let resolve!: () => void
-    const promise = new Promise<void>((r) => (resolve = r))
-    this.firstList = { resolve, promise }
-  }
-
-  /** Resolves after the first complete list is in the store (retrying until it is). */
-  async start(): Promise<void> {
-    this.replace()
-    await this.firstList.promise
-  }
+  ) {}
 
   stop(): void {
     this.stopped = true
@@ -105,9 +96,13 @@ class Feed {
     return [...this.issues.values()]
   }
 
-  /** A fresh informer (first start, periodic resync): lists, then watches. */
-  replace(): void {
-    if (this.stopped) return
+  /**
+   * A fresh informer (first start, periodic or requested resync): lists, then watches. Resolves
+   * once its list is in the store (errors are retried with backoff until it is).
+   */
+  replace(): Promise<void> {
+    if (this.stopped) return Promise.resolve()
+    const listed = new Promise<void>((resolve) => this.listWaiters.push(resolve))
     const old = this.informer
     const watch: WatchFn = (path, params, cb, done) => {
       // ListWatch calls watch() right after a list's items went through the handlers.
@@ -125,6 +120,7 @@ class Feed {
     this.informer = lw
     void old?.stop()
     this.run()
+    return listed
   }
 
   private run(): void {
@@ -191,10 +187,8 @@ class Feed {
       const slash = key.indexOf('/')
       this.removeKey(slash < 0 ? '' : key.slice(0, slash), slash < 0 ? key : key.slice(slash + 1))
     }
-    if (!this.stats.listed) {
-      this.stats.listed = true
-      this.firstList.resolve()
-    }
+    this.stats.listed = true
+    for (const resolve of this.listWaiters.splice(0)) resolve()
   }
 
   private upsert(obj: KObj): void {
@@ -270,14 +264,14 @@ export class KubeSync {
 
   /** Resolves once all three resources are listed into the store. */
   async start(): Promise<void> {
-    await Promise.all(this.feeds.map((f) => f.start()))
+    await this.resync()
     this.syncedAt = performance.now()
     this.armResync()
   }
 
-  /** A full relist of every resource now (also what the periodic resync does). */
-  resync(): void {
-    for (const f of this.feeds) f.replace()
+  /** A full relist of every resource now (also what the periodic resync does); resolves when listed. */
+  async resync(): Promise<void> {
+    await Promise.all(this.feeds.map((f) => f.replace()))
   }
 
   async stop(): Promise<void> {
@@ -313,7 +307,7 @@ export class KubeSync {
     if (period <= 0) return
     this.resyncTimer = setTimeout(() => {
       this.options.log?.info({}, 'periodic full resync')
-      this.resync()
+      void this.resync()
       this.armResync()
     }, period * (0.9 + Math.random() * 0.2))
     this.resyncTimer.unref?.()
