@@ -20,7 +20,10 @@ export interface SinkTarget {
 /** A live reader (the control socket's /tap, or a test). */
 export interface TapReader {
   readonly filter: TapFilter
-  /** Queues one JSON line (UTF-8, newline included); false when the reader is too far behind (dropped). */
+  /**
+   * Queues one JSON line (UTF-8, newline included); false when the reader is too far behind (dropped).
+   * The bytes are reused for the next record: copy them before returning.
+   */
   send(line: Uint8Array): boolean
   /** End of a drain turn: write what send() queued (readers may batch). */
   flush?(): void
