@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { e2e } from './helpers/e2e.js'
 import { labTopology, tcpSession, uniquePrefix } from './helpers/netns.js'
 import { nsExec, run } from '../src/lab/netns.js'
-import { deleteFlows, deleteRequestLine, FlowDeleter, listFlows, parseConntrackLine, type Flow } from '../src/dataplane/conntrack.js'
+import { deleteFlows, deleteRequestLine, listFlows, parseConntrackLine, type Flow } from '../src/dataplane/conntrack.js'
 import { RuleManager } from '../src/dataplane/rules.js'
 
 t.test('parseConntrackLine', async (t) => {
@@ -47,12 +47,13 @@ t.test('parseConntrackLine', async (t) => {
   t.equal(deleteRequestLine(parseConntrackLine(cases[3]!.line)!), '4 1 10.0.1.11 10.0.2.22 8 0 77 zone=0')
 })
 
-t.test('deleteFlows: exact, batched, thousands in well under a second', e2e(['conntrack', 'python3']), async (t) => {
+t.test('the conntrack tool path: listFlows / deleteFlows(exec) in another namespace, exact', e2e(['conntrack']), async (t) => {
   const ns = `${uniquePrefix('cb')}-node`
   await run(['ip', 'netns', 'add', ns])
   t.teardown(() => run(['ip', 'netns', 'del', ns]))
   const exec = nsExec(ns)
-  const N = 5000
+  // One `conntrack -D` per flow dumps the table each time: a small table keeps this quick.
+  const N = 60
   const lines: string[] = []
   for (let i = 0; i < N; i++) {
     const v6 = i % 2 === 1
@@ -60,50 +61,27 @@ t.test('deleteFlows: exact, batched, thousands in well under a second', e2e(['co
     const dst = v6 ? 'fd00::2:1' : '10.2.0.1'
     const proto = ['tcp', 'udp', 'sctp'][i % 3]!
     const state = proto === 'tcp' ? ' --state ESTABLISHED' : proto === 'sctp' ? ' --state ESTABLISHED --orig-vtag 1 --reply-vtag 2' : ''
-    lines.push(`-I -s ${src} -d ${dst} -p ${proto} --sport ${1000 + (i % 60000)} --dport 80${state} --timeout 600`)
+    lines.push(`-I -s ${src} -d ${dst} -p ${proto} --sport ${1000 + i} --dport 80${state} --timeout 600${i % 10 === 3 ? ' --zone 9' : ''}`)
   }
   // conntrack -R opens /dev/stdin, which fails on node's socketpair stdio: use a file.
   const file = join(tmpdir(), `${ns}.ct`)
   writeFileSync(file, lines.join('\n') + '\n')
   t.teardown(() => rmSync(file, { force: true }))
   await exec(['conntrack', '-R', file])
-  let started = performance.now()
   const all = await listFlows(exec)
-  t.comment(`listFlows: ${all.length} entries in ${(performance.now() - started).toFixed(0)} ms`)
   t.equal(all.length, N)
-  const doomed = all.filter((_, i) => i % 5 === 0)
+  t.equal(all.filter((f) => f.zone === 9).length, N / 10, 'zones listed')
+  const doomed = all.filter((f, i) => i % 5 === 0 || (f.zone === 9 && f.family === 4))
   const gone = new Set(doomed.map(deleteRequestLine))
-  started = performance.now()
   t.equal(await deleteFlows(exec, doomed), doomed.length, 'every doomed entry deleted')
-  const ms = performance.now() - started
-  t.comment(`deleteFlows: ${doomed.length} entries in ${ms.toFixed(0)} ms`)
-  t.ok(ms < 1000, 'within the 1 s budget')
-  let left = await listFlows(exec)
+  const left = await listFlows(exec)
   t.equal(left.length, N - doomed.length)
   t.notOk(left.some((f) => gone.has(deleteRequestLine(f))), 'none of them left')
-  t.equal(await deleteFlows(exec, doomed.slice(0, 10)), 0, 'deleting again: nothing found, no error')
-
-  // The long-running deleter: batches one after another on one process.
-  const deleter = new FlowDeleter(['ip', 'netns', 'exec', ns])
-  t.teardown(() => deleter.close())
-  const more = left.filter((_, i) => i % 4 === 1)
-  started = performance.now()
-  t.equal(await deleter.delete(more.slice(0, 1)), 1, 'first batch (process start)')
-  t.comment(`FlowDeleter: first batch (incl. start) ${(performance.now() - started).toFixed(1)} ms`)
-  started = performance.now()
-  const [n1, n2] = await Promise.all([deleter.delete(more.slice(1, 300)), deleter.delete(more.slice(300))])
-  t.equal(n1 + n2, more.length - 1)
-  t.comment(`FlowDeleter: ${more.length - 1} more in two concurrent batches, ${(performance.now() - started).toFixed(1)} ms`)
-  started = performance.now()
-  t.equal(await deleter.delete(more.slice(0, 1)), 0, 'already gone')
-  t.comment(`FlowDeleter: one warm delete ${(performance.now() - started).toFixed(2)} ms`)
-  const gone2 = new Set(more.map(deleteRequestLine))
-  left = (await listFlows(exec)).filter((f) => !gone2.has(deleteRequestLine(f)))
-  t.equal(await deleteFlows(exec, left.slice(0, 20), { via: 'tool' }), 20, 'tool fallback deletes too')
+  t.equal(await deleteFlows(exec, doomed.slice(0, 3)), 0, 'deleting again: nothing found, no error')
   t.equal((await listFlows(exec, { protocol: 'UDP', family: 6 })).every((f) => f.protocol === 'UDP' && f.family === 6), true, 'filter')
 })
 
-t.test('cutting a live TCP flow: the next packet is judged afresh and dropped; others untouched', e2e(['conntrack', 'iptables', 'python3']), async (t) => {
+t.test('cutting a live TCP flow: the next packet is judged afresh and dropped; others untouched', e2e(['conntrack', 'iptables']), async (t) => {
   const topo = await labTopology(t, 'cl', [
     { key: 'x/a', ips: ['10.0.1.11', 'fd00::1:11'] },
     { key: 'x/b', ips: ['10.0.2.22', 'fd00::2:22'] },

@@ -61,16 +61,3 @@ t.test('close() stops the helpers', e2e(), async (t) => {
   t.equal(pids, '', 'no process left in the pod namespace')
   t.equal((await prober.probe('a/a', '10.0.1.11', 80, 'TCP')).error, 'closed')
 })
-
-t.test('SCTP through the python3 raw-socket fallback (no native addon)', e2e(['python3']), async (t) => {
-  const topo = await labTopology(t, 'py', [{ key: 'a/a', ips: ['10.0.1.11', 'fd00::1:11'] }, { key: 'b/b', ips: ['10.0.2.22', 'fd00::2:22'] }])
-  process.env.NETPOL_LAB_RAW = 'python'
-  t.teardown(() => { delete process.env.NETPOL_LAB_RAW })
-  const prober = await new LabProber(topo, new Map([['b/b', serving]])).start()
-  t.teardown(() => prober.close())
-  t.equal(prober.sctpImpl('a/a'), 'python')
-  for (const to of ['10.0.2.22', 'fd00::2:22']) {
-    t.equal((await prober.probe('a/a', to, 9000, 'SCTP', 1000)).ok, true, `SCTP ${to}`)
-    t.equal((await prober.probe('a/a', to, 9001, 'SCTP', 1000)).error, 'refused', `SCTP closed ${to}`)
-  }
-})

@@ -17,7 +17,7 @@ import { discoverPodInterfaces } from '../dataplane/interfaces.js'
 import { NfQueue } from '../dataplane/nfqueue.js'
 import { PacketClassifier } from '../dataplane/packet-classifier.js'
 import { RuleManager, type Backend, type PodRuleTarget } from '../dataplane/rules.js'
-import type { NativeBinding } from '../native/index.js'
+import type { ConntrackBinding, NativeBinding } from '../native/index.js'
 import type { Exec } from '../lab/netns.js'
 import { ClusterStore } from '../store/cluster-store.js'
 
@@ -38,7 +38,8 @@ export interface AgentLogger {
 }
 
 export interface AgentDeps {
-  readonly binding: NativeBinding
+  /** The addon: NFQUEUE, and ctnetlink for cutting denied flows. */
+  readonly binding: NativeBinding & ConntrackBinding
   readonly exec: Exec
   readonly log: AgentLogger
   /** Builds the policy source for this agent's store. */
@@ -192,7 +193,7 @@ export class NodeAgent {
     let cut: CutResult | undefined
     const generation = this.engine.generation
     if (generation !== this.lastGeneration && this.config.cutDeniedFlowsMs > 0) {
-      cut = await cutDeniedFlows(this.engine, this.deps.exec)
+      cut = await cutDeniedFlows(this.engine, this.deps.binding)
       if (cut.deleted > 0) this.deps.log.info({ ...cut, generation }, 'cut established flows the new policy denies')
     }
     this.lastGeneration = generation

@@ -1,12 +1,18 @@
 // Conntrack entries as the agent needs them: list the flows (original direction) and delete
 // exactly the ones a new policy denies, so established connections are cut at once (the next
 // packet is judged afresh: NEW when nf_conntrack_tcp_loose picks it up, else INVALID; both are
-// queued by our rules). Listing goes through `conntrack -L -o extended`; deletion through a
-// batched ctnetlink helper (CT_DELETE_PY below), falling back to one `conntrack -D` per flow.
-import { spawn, type ChildProcess } from 'node:child_process'
+// queued by our rules).
+//
+// The agent uses the native path (listFlowsNative / deleteFlowsNative / FlowDeleter): ctnetlink
+// through the addon, in the namespace the process runs in, a dump and batched exact deletes.
+// listFlows / deleteFlows(exec) are the `conntrack` tool path, for a namespace this process is not
+// in (tests, the lab) or where the addon cannot load; its deletion is one `conntrack -D` per flow
+// (each dumps the table: slow for thousands).
 import { isIPv6 } from 'node:net'
-import { createInterface } from 'node:readline'
 import type { Exec } from '../lab/netns.js'
+import { CT, CT_HAS, CT_NO_STATE, CT_RECORD_SIZE, type ConntrackBinding } from '../native/binding.js'
+import { formatIPv4, formatIPv6, parseIPv4Into, parseIPv6Into } from '../native/ip-bytes.js'
+import { NativeError } from '../native/native-error.js'
 
 const PROTO_NAMES: Readonly<Record<number, string>> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 33: 'DCCP', 47: 'GRE', 58: 'ICMPv6', 132: 'SCTP', 136: 'UDPLITE' }
 
@@ -30,6 +36,8 @@ export interface Flow {
   readonly mark?: number
   /** [UNREPLIED], [ASSURED], … */
   readonly flags?: readonly string[]
+  /** IPS_* status bits (native path only). */
+  readonly status?: number
 }
 
 export interface FlowFilter {
@@ -89,6 +97,7 @@ export function parseConntrackLine(line: string): Flow | undefined {
 
 function matches(f: Flow, filter: FlowFilter | undefined): boolean {
   if (!filter) return true
+  if (filter.family !== undefined && f.family !== filter.family) return false
   if (filter.protocol !== undefined && f.protocol !== filter.protocol) return false
   if (filter.src !== undefined && f.src !== filter.src) return false
   if (filter.dst !== undefined && f.dst !== filter.dst) return false
@@ -98,7 +107,10 @@ function matches(f: Flow, filter: FlowFilter | undefined): boolean {
   return true
 }
 
-/** Conntrack entries (of the namespace `exec` runs in), original direction, optionally filtered. */
+/**
+ * Conntrack entries of the namespace `exec` runs in, through the `conntrack` tool (original
+ * direction, optionally filtered). In the process's own namespace use listFlowsNative.
+ */
 export async function listFlows(exec: Exec, filter?: FlowFilter): Promise<Flow[]> {
   // `conntrack -L` without -f lists IPv4 only.
   const families = filter?.family ? [filter.family] : [4, 6]
@@ -113,94 +125,28 @@ export async function listFlows(exec: Exec, filter?: FlowFilter): Promise<Flow[]
   return flows
 }
 
-/** The ctnetlink helper's input line for a flow. */
+
+/** An entry's identity (original tuple + zone) as one line, e.g. "4 1 10.0.1.11 10.0.2.22 8 0 77 zone=0". */
 export function deleteRequestLine(f: Flow): string {
   const tail = f.icmp ? `${f.icmp.type} ${f.icmp.code} ${f.icmp.id}` : `${f.sport} ${f.dport}`
   return `${f.family} ${f.protoNum} ${f.src} ${f.dst} ${tail} zone=${f.zone ?? 0}`
 }
 
-export interface DeleteOptions {
-  /** 'netlink' (default: batched ctnetlink via python3, falls back to the tool) or 'tool'. */
-  readonly via?: 'netlink' | 'tool'
-}
-
-/**
- * Deletes exactly these entries (by original tuple and zone) and resolves to how many existed and
- * were deleted. Entries that are already gone are not an error.
- */
-export async function deleteFlows(exec: Exec, flows: readonly Flow[], opts: DeleteOptions = {}): Promise<number> {
-  if (flows.length === 0) return 0
+function checkFamilies(flows: readonly Flow[]): void {
   for (const f of flows) {
     if (isIPv6(f.src) !== (f.family === 6)) throw new TypeError(`flow ${f.src} -> ${f.dst}: family ${f.family} does not match`)
   }
-  if (opts.via !== 'tool') {
-    try {
-      const out = await exec(['python3', '-c', CT_DELETE_PY], flows.map(deleteRequestLine).join('\n') + '\n')
-      const m = /deleted=(\d+) missing=(\d+) failed=(\d+)/.exec(out)
-      if (m) {
-        if (Number(m[3]) > 0) throw new Error(`ctnetlink: ${m[3]} deletions failed`)
-        return Number(m[1])
-      }
-    } catch (e) {
-      if ((e as Error).message.startsWith('ctnetlink:')) throw e
-      // No python3 (or no ctnetlink): the slow path below still does the job.
-    }
-  }
-  return deleteWithTool(exec, flows)
 }
 
 /**
- * A long-running ctnetlink deleter (one python3 process, kept open): no process start per policy
- * change, so a cut costs about a millisecond plus the kernel's work. `argvPrefix` places it in a
- * namespace (e.g. ['ip', 'netns', 'exec', 'node']); empty when the agent already runs there.
+ * The `conntrack` tool path: deletes exactly these entries (by original tuple and zone), one
+ * `conntrack -D` per flow, in the namespace `exec` runs in. Resolves to how many existed and were
+ * deleted; entries already gone are not an error. In the process's own namespace use
+ * deleteFlowsNative (batched, thousands in milliseconds).
  */
-export class FlowDeleter {
-  private readonly child: ChildProcess
-  private readonly waiting: ((line: string) => void)[] = []
-  private queue: Promise<unknown> = Promise.resolve()
-  private exited: Error | undefined
-
-  constructor(argvPrefix: readonly string[] = []) {
-    const argv = [...argvPrefix, 'python3', '-u', '-c', CT_DELETE_PY]
-    this.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
-    let stderr = ''
-    this.child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-1000) })
-    this.child.stdin!.on('error', () => {})
-    this.child.on('error', (e) => this.fail(e))
-    this.child.on('exit', (code) => this.fail(new Error(`conntrack deleter exited (${code}): ${stderr.trim()}`)))
-    createInterface({ input: this.child.stdout! }).on('line', (l) => this.waiting.shift()?.(l))
-  }
-
-  private fail(e: Error): void {
-    this.exited ??= e
-    for (const w of this.waiting.splice(0)) w('')
-  }
-
-  /** Deletes exactly these entries; resolves to how many existed. Batches run one at a time. */
-  delete(flows: readonly Flow[]): Promise<number> {
-    if (flows.length === 0) return Promise.resolve(0)
-    const run = this.queue.then(() => new Promise<number>((resolve, reject) => {
-      if (this.exited) return reject(this.exited)
-      this.waiting.push((line) => {
-        const m = /deleted=(\d+) missing=(\d+) failed=(\d+)/.exec(line)
-        if (!m) return reject(this.exited ?? new Error(`conntrack deleter: ${line}`))
-        if (Number(m[3]) > 0) return reject(new Error(`ctnetlink: ${m[3]} deletions failed`))
-        resolve(Number(m[1]))
-      })
-      this.child.stdin!.write(flows.map(deleteRequestLine).join('\n') + '\n\n')
-    }))
-    this.queue = run.catch(() => {})
-    return run
-  }
-
-  close(): void {
-    this.child.stdin!.end()
-    this.child.kill()
-  }
-}
-
-/** One `conntrack -D` per flow (each dumps the table: slow for thousands), a few at a time. */
-async function deleteWithTool(exec: Exec, flows: readonly Flow[]): Promise<number> {
+export async function deleteFlows(exec: Exec, flows: readonly Flow[]): Promise<number> {
+  if (flows.length === 0) return 0
+  checkFamilies(flows)
   let deleted = 0
   let next = 0
   const worker = async (): Promise<void> => {
@@ -220,88 +166,145 @@ async function deleteWithTool(exec: Exec, flows: readonly Flow[]): Promise<numbe
   return deleted
 }
 
-// Batched, exact conntrack deletion over ctnetlink. Node has no netlink sockets and the
-// `conntrack` tool's -D (also through -R batch files) dumps the whole table for every entry it
-// deletes (measured: 1000 deletions from a 5000-entry table took 26 s), so a small python3 program
-// sends one IPCTNL_MSG_CT_DELETE per flow, keyed by the original tuple: the kernel looks each
-// entry up by hash, and hundreds of requests go out per sendmsg.
-// Input lines: "<4|6> <protonum> <src> <dst> <a> <b> [<c>] zone=<n>" (a b = ports, or for ICMP
-// type code id). Output: "deleted=N missing=M failed=K".
-const CT_DELETE_PY = String.raw`
-import socket, struct, sys
-NESTED = 0x8000
-def nla(t, p):
-    l = 4 + len(p)
-    return struct.pack('=HH', l, t) + p + b'\0' * ((4 - l % 4) % 4)
-s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
-s.bind((0, 0))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
-def request(line):
-    f = line.split()
-    zone = 0
-    if f[-1].startswith('zone='):
-        zone = int(f.pop()[5:])
-    fam, proto = int(f[0]), int(f[1])
-    if fam == 4:
-        ip = nla(1, socket.inet_pton(socket.AF_INET, f[2])) + nla(2, socket.inet_pton(socket.AF_INET, f[3]))
-        af = socket.AF_INET
-    else:
-        ip = nla(3, socket.inet_pton(socket.AF_INET6, f[2])) + nla(4, socket.inet_pton(socket.AF_INET6, f[3]))
-        af = socket.AF_INET6
-    pr = nla(1, struct.pack('B', proto))
-    if proto in (1, 58):
-        base = 4 if proto == 1 else 7
-        pr += nla(base + 1, struct.pack('B', int(f[4]))) + nla(base + 2, struct.pack('B', int(f[5]))) + nla(base, struct.pack('>H', int(f[6])))
-    elif proto in (6, 17, 132, 33, 136):
-        pr += nla(2, struct.pack('>H', int(f[4]))) + nla(3, struct.pack('>H', int(f[5])))
-    attrs = nla(1 | NESTED, nla(1 | NESTED, ip) + nla(2 | NESTED, pr))
-    if zone:
-        attrs += nla(18, struct.pack('>H', zone))
-    return (af, attrs)
+// ---- the native path (ctnetlink through the addon) ----
 
-seq = 0
-def run(reqs):
-    global seq
-    deleted = missing = failed = 0
-    CHUNK = 256
-    for i in range(0, len(reqs), CHUNK):
-        batch = b''
-        for af, attrs in reqs[i:i + CHUNK]:
-            seq += 1
-            body = struct.pack('=BBH', af, 0, 0) + attrs
-            batch += struct.pack('=IHHII', 16 + len(body), (1 << 8) | 2, 1 | 4, seq, 0) + body
-        s.send(batch)
-        want = min(CHUNK, len(reqs) - i)
-        while want > 0:
-            data = s.recv(1 << 20)
-            off = 0
-            while off + 16 <= len(data) and want > 0:
-                ln, typ = struct.unpack_from('=IH', data, off)
-                if typ == 2:
-                    err = struct.unpack_from('=i', data, off + 16)[0]
-                    if err == 0:
-                        deleted += 1
-                    elif err == -2:
-                        missing += 1
-                    else:
-                        failed += 1
-                    want -= 1
-                off += (ln + 3) & ~3
-                if ln == 0:
-                    break
-    print('deleted=%d missing=%d failed=%d' % (deleted, missing, failed), flush=True)
+const TCP_STATES = ['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE', 'SYN_SENT2']
+const SCTP_STATES = ['NONE', 'CLOSED', 'COOKIE_WAIT', 'COOKIE_ECHOED', 'ESTABLISHED', 'SHUTDOWN_SENT', 'SHUTDOWN_RECD', 'SHUTDOWN_ACK_SENT', 'HEARTBEAT_SENT', 'HEARTBEAT_ACKED']
+const DCCP_STATES = ['NONE', 'REQUEST', 'RESPOND', 'PARTOPEN', 'OPEN', 'CLOSEREQ', 'CLOSING', 'TIMEWAIT', 'IGNORE', 'INVALID']
+const STATE_NAMES: Readonly<Record<number, readonly string[]>> = { 6: TCP_STATES, 132: SCTP_STATES, 33: DCCP_STATES }
+const IPS_SEEN_REPLY = 1 << 1
+const IPS_ASSURED = 1 << 2
+const IPS_OFFLOAD = 1 << 14
+const IPS_HW_OFFLOAD = 1 << 15
+/** Protocols whose tuple has ports (GRE's keys travel in the port attributes too). */
+const PORT_PROTOCOLS = new Set([6, 17, 33, 47, 132, 136])
 
-# A blank line ends a batch (long-running use); end of input ends the last one.
-batch = []
-while True:
-    line = sys.stdin.readline()
-    if not line:
-        break
-    if line.strip():
-        batch.append(request(line))
-    else:
-        run(batch)
-        batch = []
-if batch:
-    run(batch)
-`
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** Decodes the addon's conntrack records (conntrackDump) into flows, keeping those the filter passes. */
+export function decodeFlows(records: Uint8Array, filter?: FlowFilter): Flow[] {
+  const view = new DataView(records.buffer, records.byteOffset, records.byteLength)
+  const n = Math.floor(records.byteLength / CT_RECORD_SIZE)
+  const want = filter?.protocol !== undefined ? filter.protocol : undefined
+  const flows: Flow[] = []
+  for (let i = 0; i < n; i++) {
+    const o = i * CT_RECORD_SIZE
+    const protoNum = records[o + CT.PROTO]!
+    const protocol = PROTO_NAMES[protoNum] ?? String(protoNum)
+    // Cheap checks on the record before any strings are made.
+    if (want !== undefined && protocol !== want) continue
+    const has = records[o + CT.HAS]!
+    const family = records[o + CT.FAMILY] === 6 ? 6 : 4
+    if (filter?.family !== undefined && family !== filter.family) continue
+    const portsHere = (has & CT_HAS.PORTS) !== 0
+    const sport = portsHere ? view.getUint16(o + CT.SPORT, true) : 0
+    const dport = portsHere ? view.getUint16(o + CT.DPORT, true) : 0
+    if (filter?.sport !== undefined && sport !== filter.sport) continue
+    if (filter?.dport !== undefined && dport !== filter.dport) continue
+    const f: Mutable<Flow> = {
+      family,
+      protocol,
+      protoNum,
+      src: family === 4 ? formatIPv4(records, o + CT.SRC) : formatIPv6(records, o + CT.SRC),
+      dst: family === 4 ? formatIPv4(records, o + CT.DST) : formatIPv6(records, o + CT.DST),
+      sport,
+      dport,
+    }
+    const state = records[o + CT.STATE]!
+    if (state !== CT_NO_STATE) {
+      const name = STATE_NAMES[protoNum]?.[state]
+      if (name) f.state = name
+    }
+    if (has & CT_HAS.ICMP) f.icmp = { type: records[o + CT.ICMP_TYPE]!, code: records[o + CT.ICMP_CODE]!, id: view.getUint16(o + CT.SPORT, true) }
+    if (has & CT_HAS.ZONE) f.zone = view.getUint16(o + CT.ZONE, true)
+    if (has & CT_HAS.MARK) f.mark = view.getUint32(o + CT.MARK, true)
+    if (has & CT_HAS.STATUS) {
+      const status = view.getUint32(o + CT.STATUS, true)
+      f.status = status
+      // As the conntrack tool shows them.
+      const flags: string[] = []
+      if (!(status & IPS_SEEN_REPLY)) flags.push('UNREPLIED')
+      if (status & IPS_ASSURED) flags.push('ASSURED')
+      if (status & IPS_OFFLOAD) flags.push('OFFLOAD')
+      if (status & IPS_HW_OFFLOAD) flags.push('HW_OFFLOAD')
+      if (flags.length) f.flags = flags
+    }
+    if (matches(f, filter)) flows.push(f)
+  }
+  return flows
+}
+
+/** Encodes flows as the addon's delete records (original tuple + zone). */
+export function encodeFlows(flows: readonly Flow[]): Buffer {
+  const out = Buffer.alloc(flows.length * CT_RECORD_SIZE)
+  flows.forEach((f, i) => {
+    const o = i * CT_RECORD_SIZE
+    out[o + CT.FAMILY] = f.family
+    out[o + CT.PROTO] = f.protoNum
+    const ok = f.family === 4
+      ? parseIPv4Into(f.src, out, o + CT.SRC) && parseIPv4Into(f.dst, out, o + CT.DST)
+      : parseIPv6Into(f.src, out, o + CT.SRC) && parseIPv6Into(f.dst, out, o + CT.DST)
+    if (!ok) throw new TypeError(`flow ${f.src} -> ${f.dst}: not IPv${f.family} addresses`)
+    if (f.icmp) {
+      out[o + CT.HAS] = CT_HAS.ICMP
+      out[o + CT.ICMP_TYPE] = f.icmp.type
+      out[o + CT.ICMP_CODE] = f.icmp.code
+      out.writeUInt16LE(f.icmp.id, o + CT.SPORT)
+    } else if (PORT_PROTOCOLS.has(f.protoNum)) {
+      out[o + CT.HAS] = CT_HAS.PORTS
+      out.writeUInt16LE(f.sport, o + CT.SPORT)
+      out.writeUInt16LE(f.dport, o + CT.DPORT)
+    }
+    if (f.zone) {
+      out[o + CT.HAS]! |= CT_HAS.ZONE
+      out.writeUInt16LE(f.zone, o + CT.ZONE)
+    }
+  })
+  return out
+}
+
+/**
+ * Conntrack entries of the namespace this process runs in, through the addon (one ctnetlink dump,
+ * off the event loop), original direction, optionally filtered.
+ */
+export async function listFlowsNative(binding: ConntrackBinding, filter?: FlowFilter): Promise<Flow[]> {
+  return decodeFlows(await binding.conntrackDump(filter?.family ?? 0), filter)
+}
+
+/**
+ * Deletes exactly these entries (original tuple + zone) in the namespace this process runs in:
+ * batched IPCTNL_MSG_CT_DELETE requests, every ack counted. Resolves to how many existed and were
+ * deleted (entries already gone are not an error); any other failure rejects with NativeError.
+ */
+export async function deleteFlowsNative(binding: ConntrackBinding, flows: readonly Flow[]): Promise<number> {
+  if (flows.length === 0) return 0
+  checkFamilies(flows)
+  const r = await binding.conntrackDelete(encodeFlows(flows), flows.length)
+  if (r.failed > 0) {
+    const e = new NativeError('', 'IPCTNL_MSG_CT_DELETE', r.lastErrno)
+    e.message = `IPCTNL_MSG_CT_DELETE: ${r.failed} of ${flows.length} deletions failed (${e.code})`
+    throw Object.assign(e, { result: r })
+  }
+  return r.deleted
+}
+
+/** Deletes batches through one binding, one batch at a time (a cut never interleaves with another). */
+export class FlowDeleter {
+  private queue: Promise<unknown> = Promise.resolve()
+  private closed = false
+
+  constructor(private readonly binding: ConntrackBinding) {}
+
+  /** Deletes exactly these entries; resolves to how many existed. */
+  delete(flows: readonly Flow[]): Promise<number> {
+    if (this.closed) return Promise.reject(new Error('FlowDeleter closed'))
+    const run = this.queue.then(() => deleteFlowsNative(this.binding, flows))
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  /** Idempotent; later deletes reject. */
+  close(): void {
+    this.closed = true
+  }
+}

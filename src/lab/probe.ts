@@ -155,7 +155,7 @@ export class LabProber {
     })
   }
 
-  /** Which raw-socket implementation a pod's helper uses for SCTP ('native', 'python' or false). */
+  /** Which raw-socket implementation a pod's helper uses for SCTP ('native', or false when SCTP is unavailable). */
   sctpImpl(key: string): string | false {
     return this.helpers.get(key)?.sctp ?? false
   }

@@ -38,51 +38,91 @@ export function formatIPv6(b: Uint8Array, off: number): string {
 
 /** Writes a dotted IPv4 address into 4 bytes; false if it is not one. */
 export function parseIPv4Into(ip: string, out: Uint8Array, off: number): boolean {
-  const parts = ip.split('.')
-  if (parts.length !== 4) return false
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!
-    if (!/^\d{1,3}$/.test(p)) return false
-    const n = Number(p)
-    if (n > 255) return false
-    out[off + i] = n
+  return parseV4At(ip, 0, ip.length, out, off)
+}
+
+function parseV4At(s: string, from: number, to: number, out: Uint8Array, off: number): boolean {
+  let part = 0, digits = 0, value = 0
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? s.charCodeAt(i) : 46 // a final '.'
+    if (c === 46) {
+      if (digits === 0 || part > 3) return false
+      out[off + part++] = value
+      digits = value = 0
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      value = value * 10 + c - 48
+      if (value > 255) return false
+      digits++
+    } else return false
   }
-  return true
+  return part === 4
+}
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48
+  if (c >= 97 && c <= 102) return c - 87
+  if (c >= 65 && c <= 70) return c - 55
+  return -1
 }
 
 /** Writes an IPv6 address (any valid text form, no zone id) into 16 bytes; false if it is not one. */
 export function parseIPv6Into(ip: string, out: Uint8Array, off: number): boolean {
-  const words: number[] = []
-  let text = ip
-  let tail: number[] = []
-  const lastColon = text.lastIndexOf(':')
-  if (text.indexOf('.', lastColon) >= 0) {  // dotted IPv4 tail: the last two words
-    const v4 = new Uint8Array(4)
-    if (lastColon < 0 || !parseIPv4Into(text.slice(lastColon + 1), v4, 0)) return false
-    tail = [(v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!]
-    text = text.slice(0, lastColon + 1)
-    if (!text.endsWith('::')) text = text.slice(0, -1)
+  const words = new Uint16Array(8)
+  let n = 0 // words written
+  let gap = -1 // word index where "::" stands
+  let i = 0
+  const len = ip.length
+  if (len < 2) return false
+  if (ip.charCodeAt(0) === 58) {
+    if (ip.charCodeAt(1) !== 58) return false
+    gap = 0
+    i = 2
+    if (i === len) return fillV6(words, n, gap, out, off)
   }
-  const halves = text.split('::')
-  if (halves.length > 2) return false
-  const group = (h: string): number[] | undefined => {
-    if (h === '') return []
-    const out: number[] = []
-    for (const g of h.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined
-      out.push(parseInt(g, 16))
+  for (;;) {
+    // One group: hex digits, or a dotted IPv4 tail as the last two words.
+    let value = 0, digits = 0
+    const start = i
+    while (i < len) {
+      const d = hexDigit(ip.charCodeAt(i))
+      if (d < 0) break
+      value = (value << 4) | d
+      i++
+      digits++
     }
-    return out
+    if (i < len && ip.charCodeAt(i) === 46) {
+      if (n > 6) return false
+      const v4 = new Uint8Array(4)
+      if (!parseV4At(ip, start, len, v4, 0)) return false
+      words[n++] = (v4[0]! << 8) | v4[1]!
+      words[n++] = (v4[2]! << 8) | v4[3]!
+      return fillV6(words, n, gap, out, off)
+    }
+    if (digits === 0 || digits > 4 || n === 8) return false
+    words[n++] = value
+    if (i === len) return fillV6(words, n, gap, out, off)
+    if (ip.charCodeAt(i) !== 58) return false
+    i++
+    if (i < len && ip.charCodeAt(i) === 58) {
+      if (gap >= 0) return false
+      gap = n
+      i++
+      if (i === len) return fillV6(words, n, gap, out, off)
+    } else if (i === len) return false
   }
-  const head = group(halves[0]!)
-  const rest = halves.length === 2 ? group(halves[1]!) : []
-  if (!head || !rest) return false
-  const given = head.length + rest.length + tail.length
-  if (halves.length === 2 ? given > 7 : given !== 8) return false
-  words.push(...head, ...new Array<number>(8 - given).fill(0), ...rest, ...tail)
-  for (let i = 0; i < 8; i++) {
-    out[off + 2 * i] = words[i]! >> 8
-    out[off + 2 * i + 1] = words[i]! & 0xff
+}
+
+function fillV6(words: Uint16Array, n: number, gap: number, out: Uint8Array, off: number): boolean {
+  if (gap < 0 ? n !== 8 : n > 7) return false
+  const full = new Uint16Array(8)
+  if (gap < 0) full.set(words)
+  else {
+    full.set(words.subarray(0, gap))
+    full.set(words.subarray(gap, n), 8 - (n - gap))
+  }
+  for (let k = 0; k < 8; k++) {
+    out[off + 2 * k] = full[k]! >> 8
+    out[off + 2 * k + 1] = full[k]! & 0xff
   }
   return true
 }
