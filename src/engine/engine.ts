@@ -18,6 +18,7 @@ import {
 import type { PodEntry, PodState } from './cluster-index.js'
 import { Compiler } from './compiler.js'
 import { describeSlot, explainFlow, type Explanation } from './describe.js'
+import { Ip4Map } from './ip4-map.js'
 import { Ip6Map } from './ip6-map.js'
 import { ipv4ToNumber, parseIPv6 } from './ip.js'
 import { protocolIndex } from './policy.js'
@@ -53,7 +54,7 @@ const HOST_NETWORK = REASON_CODE['host-network']
 export class PolicyEngine implements PolicyEvaluator {
   private gen = 0
   private compiler!: Compiler
-  private readonly v4 = new Map<number, PodEntry>()
+  private readonly v4 = new Ip4Map<PodEntry>()
   private v6 = new Ip6Map<PodEntry>()
   /** Every pod claiming an IP (duplicates possible while pods churn); the maps hold the winner. */
   private readonly ipOwners = new Map<string, PodState[]>()

@@ -27,16 +27,17 @@ export class Table {
     readonly policyBase: Int32Array,
     readonly anyPeer: PortMatcher | null,
     readonly anyPod: PortMatcher | null,
-    readonly byNs: Map<number, PortMatcher>,
-    readonly byId: Map<number, PortMatcher>,
+    /** null when empty: the packet path skips what a table does not have without touching it. */
+    readonly byNs: Map<number, PortMatcher> | null,
+    readonly byId: Map<number, PortMatcher> | null,
     /**
      * Peers matching many identities (> tuning.expandLimit), in atom order, checked by set membership
      * instead of being expanded into byId: a "tier=frontend in all team=web namespaces" peer in
      * thousands of tables would otherwise cost millions of map entries. The loop is bounded by
      * the broad peers of the policies selecting this pod, never by the cluster's policy count.
      */
-    readonly broadMembers: readonly Set<number>[],
-    readonly broadMatchers: readonly PortMatcher[],
+    readonly broadMembers: readonly Set<number>[] | null,
+    readonly broadMatchers: readonly PortMatcher[] | null,
     readonly v4: CidrTable4 | null,
     readonly v6: CidrTable6 | null,
   ) {}
@@ -54,21 +55,26 @@ export class Table {
       a = this.anyPod.lookup(proto, port, namedKey)
       if (a >= 0 && (best < 0 || a < best)) best = a
     }
-    const n = this.byNs.get(peer.nsId)
-    if (n !== undefined) {
-      a = n.lookup(proto, port, namedKey)
-      if (a >= 0 && (best < 0 || a < best)) best = a
+    if (this.byNs !== null) {
+      const n = this.byNs.get(peer.nsId)
+      if (n !== undefined) {
+        a = n.lookup(proto, port, namedKey)
+        if (a >= 0 && (best < 0 || a < best)) best = a
+      }
     }
     const idn = peer.identity!.id
-    const m = this.byId.get(idn)
-    if (m !== undefined) {
-      a = m.lookup(proto, port, namedKey)
-      if (a >= 0 && (best < 0 || a < best)) best = a
+    if (this.byId !== null) {
+      const m = this.byId.get(idn)
+      if (m !== undefined) {
+        a = m.lookup(proto, port, namedKey)
+        if (a >= 0 && (best < 0 || a < best)) best = a
+      }
     }
     const bm = this.broadMembers
+    if (bm === null) return best
     for (let i = 0; i < bm.length; i++) {
       if (!bm[i]!.has(idn)) continue
-      a = this.broadMatchers[i]!.lookup(proto, port, namedKey)
+      a = this.broadMatchers![i]!.lookup(proto, port, namedKey)
       if (a < 0) continue
       // Broad peers are in atom order: the first that allows is the lowest of them.
       if (best < 0 || a < best) best = a
@@ -122,6 +128,7 @@ export class Table {
     // entries pointing at one object, not 200 matchers.
     const cache = new Map<string, PortMatcher>()
     const mapOf = (m: Map<number, number[]>) => {
+      if (m.size === 0) return null
       const out = new Map<number, PortMatcher>()
       for (const [k, gs] of m) {
         const key = gs.length === 1 ? String(gs[0]) : gs.join(',')
@@ -141,8 +148,8 @@ export class Table {
       build(anyPod),
       mapOf(nsGroups),
       mapOf(idGroups),
-      broadMembers,
-      broad.map((e) => PortMatcher.build([e], nameId, index.portSets)),
+      broad.length === 0 ? null : broadMembers,
+      broad.length === 0 ? null : broad.map((e) => PortMatcher.build([e], nameId, index.portSets)),
       CidrTable4.build(cidr4, nameId, index.portSets),
       CidrTable6.build(cidr6, nameId, index.portSets),
     )
