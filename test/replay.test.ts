@@ -11,7 +11,7 @@ import { PolicyEngine } from '../src/engine/index.js'
 import type { ReplayReport } from '../src/replay/replay.js'
 import { ROOT } from './helpers/run-cli.js'
 import { arp, ethernet, loopback, pcapFile, sll, sll2, type Frame } from './fixtures/pcap/pcap-writer.js'
-import { ipv4, ipv6, tcp, udp } from './helpers/packets.js'
+import { icmp, ipv4, ipv6, tcp, udp } from './helpers/packets.js'
 
 const DEMO = join(ROOT, 'examples/demo-cluster.json')
 const WEB = '10.10.1.10', API = '10.10.2.20', PG = '10.10.3.30', EXT = '203.0.113.7', EXT2 = '198.51.100.9'
@@ -224,4 +224,23 @@ t.test('undecodable packets are listed, not fatal; usage errors', async (t) => {
   const none = await main(['replay', '--cluster', DEMO], { out: () => {}, err: () => {} })
   t.equal(none, 2, 'capture missing: usage error')
   t.ok(readFileSync(file).length > 0)
+})
+
+t.test('ICMP and later fragments: echo and reply are one flow decided with port 0; fragments follow their datagram', async (t) => {
+  const echo = (src: string, dst: string, type: number) => ipv4({ src, dst, proto: 1, payload: icmp({ type }) })
+  const file = write('icmp.pcap', pcapFile({ linkType: 101 }, [
+    { time: 1, data: echo(EXT, WEB, 8) }, // to web: only port 8080 is allowed, so ICMP is denied
+    { time: 1.1, data: echo(EXT, WEB, 8) },
+    { time: 2, data: echo(WEB, EXT, 8) }, // web's egress is not isolated, EXT is no pod: allowed
+    { time: 2.1, data: echo(EXT, WEB, 0) }, // the reply passes with its flow
+    { time: 3, data: ipv4({ src: WEB, dst: API, proto: 17, payload: udp({ sport: 1, dport: 2 }), fragOffset: 100 }) },
+  ]))
+  const { code, report } = await replayJson(file)
+  t.equal(code, 0)
+  t.same(report.flows.map((f) => [f.protocol, f.verdict, f.src.ip, f.dst.ip, f.dst.port, f.packets.forward, f.packets.reply]), [
+    ['ICMP', 'deny', EXT, WEB, 0, 2, 0],
+    ['ICMP', 'allow', WEB, EXT, 0, 1, 1],
+  ])
+  t.same(report.flows[0]!.ingress.isolatedBy, ['frontend/allow-web-from-anywhere', 'frontend/default-deny-ingress'])
+  t.equal(report.summary.fragments, 1)
 })

@@ -25,7 +25,8 @@ raw IP or BSD loopback link types, IPv4 and IPv6, micro- or nanosecond timestamp
 As in the dataplane, only the first packet of a flow is decided (conntrack keeps the rest):
 later packets of an allowed flow and its replies pass, every packet of a denied flow is dropped.
 A TCP connection opened again after RST/FIN, or a UDP/ICMP flow idle past conntrack's timeouts,
-is decided again. A capture starting mid-connection is decided from its first packet seen, as
+is decided again. ICMP echo request and reply are one flow (by echo identifier); protocols without
+ports are decided with port 0, as the dataplane does; later fragments are counted, not decided. A capture starting mid-connection is decided from its first packet seen, as
 conntrack would (marked "midstream"). The per-policy summary counts flows a policy's rule
 allowed, and denied flows on a side it isolates.
 

@@ -8,7 +8,7 @@ import { newVerdictSlot } from '../api/types.js'
 import type { DecodedPacket } from '../dataplane/decode.js'
 import { ipText, protocolName, type TapEndpoint } from '../tap/tap-record.js'
 
-const TCP = 6, UDP = 17, SCTP = 132
+const TCP = 6, UDP = 17, SCTP = 132, ICMP = 1, ICMPV6 = 58
 const FIN = 0x01, SYN = 0x02, RST = 0x04, ACK = 0x10
 /** nf_conntrack_udp_timeout (unreplied) and _stream (replied), seconds; ICMP and others alike. */
 const IDLE_UNREPLIED = 30
@@ -52,14 +52,32 @@ export class FlowTable {
     private readonly podName: (ip: string) => string | undefined,
   ) {}
 
-  /** One decoded packet; returns its verdict as the dataplane would give it, and its flow. */
-  packet(pkt: DecodedPacket, data: Uint8Array, index: number, time: number): ReplayFlow {
+  /**
+   * One decoded packet; returns its flow, whose verdict the packet gets. `icmpId`: the ICMP echo
+   * identifier (-1 when not an echo), which conntrack keys echo flows by.
+   */
+  packet(pkt: DecodedPacket, data: Uint8Array, index: number, time: number, icmpId = -1): ReplayFlow {
     const src = addr(pkt, data, pkt.srcOff)
     const dst = addr(pkt, data, pkt.dstOff)
     const ports = pkt.proto === TCP || pkt.proto === UDP || pkt.proto === SCTP
-    const a = ports ? `${src}|${pkt.srcPort}` : src
-    const b = ports ? `${dst}|${pkt.dstPort}` : dst
-    const key = a < b ? `${pkt.proto}|${a}|${b}` : `${pkt.proto}|${b}|${a}`
+    let a: string
+    let key: string
+    if (ports) {
+      a = `${src}|${pkt.srcPort}`
+      const b = `${dst}|${pkt.dstPort}`
+      key = a < b ? `${pkt.proto}|${a}|${b}` : `${pkt.proto}|${b}|${a}`
+    } else if (pkt.proto === ICMP || pkt.proto === ICMPV6) {
+      // Echo request and reply are one flow, oriented by the request; other types (errors,
+      // which the kernel relates to the connection they report on) are keyed per direction.
+      a = src
+      const t = pkt.icmpType
+      if (t === 8 || t === 128) key = `${pkt.proto}|echo|${src}|${dst}|${icmpId}`
+      else if (t === 0 || t === 129) key = `${pkt.proto}|echo|${dst}|${src}|${icmpId}`
+      else key = `${pkt.proto}|${t}|${src}|${dst}`
+    } else {
+      a = src
+      key = src < dst ? `${pkt.proto}|${src}|${dst}` : `${pkt.proto}|${dst}|${src}`
+    }
     let st = this.byKey.get(key)
     const forward = st !== undefined && st.initiator === a
     if (st !== undefined && this.expired(st, pkt, forward, time)) st = undefined

@@ -69,7 +69,13 @@ export async function replayCapture(file: string, engine: PolicyEvaluator, podNa
       undecodable.push({ packet: p.index, offset: p.offset, error: off < 0 ? 'frame shorter than its link-layer header' : DECODE_ERROR_NAMES[err] ?? `error ${err}` })
       return
     }
-    const flow = table.packet(pkt, p.data, p.index, p.time)
+    // ICMP echo identifier (conntrack keys echo flows by it): right after the type/code/checksum.
+    let icmpId = -1
+    if (pkt.proto === 1 || pkt.proto === 58) {
+      const l4 = pkt.family === 4 ? off + ((p.data[off]! & 0x0f) << 2) : p.data[off + 6] === 58 ? off + 40 : -1
+      if (l4 >= 0 && l4 + 8 <= p.data.length) icmpId = (p.data[l4 + 4]! << 8) | p.data[l4 + 5]!
+    }
+    const flow = table.packet(pkt, p.data, p.index, p.time, icmpId)
     if (flow.verdict === 'allow') packetsAllowed++
     else packetsDenied++
   }).catch((err: unknown) => {
