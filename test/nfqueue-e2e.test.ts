@@ -26,7 +26,8 @@ class Proc {
       this.lines.push(l)
       for (const w of this.waiters.splice(0)) w()
     })
-    this.exited = once(child, 'exit')
+    // 'close', not 'exit': the process is gone *and* everything it printed has been read.
+    this.exited = once(child, 'close')
     t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   }
   static spawn(t: Test, ns: string, script: string, args: string[]): Proc {
@@ -40,6 +41,15 @@ class Proc {
       if (Date.now() > deadline) throw new Error(`timed out waiting; got ${JSON.stringify(this.lines.slice(-5))}`)
       await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100) })
     }
+  }
+  /** Resolves true once pred() holds (checked on every new line and every 100 ms), false after ms. */
+  async until(pred: () => boolean, ms = 10_000): Promise<boolean> {
+    const deadline = Date.now() + ms
+    while (!pred()) {
+      if (Date.now() > deadline) return false
+      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100) })
+    }
+    return true
   }
   json<T>(): T[] {
     return this.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as T)
@@ -69,8 +79,13 @@ async function ipt(topo: Topology, ...rules: string[][]): Promise<void> {
   }
 }
 
-/** Sends `count` datagrams from pod a to b:port over both families; resolves to what b received. */
-async function udpExchange(t: Test, topo: Topology, ports: number[], count = 3): Promise<{ port: number; from: string }[]> {
+/**
+ * Sends `count` datagrams from pod a to b:port over both families; resolves to what b received.
+ * With `expect`, waits (up to 10 s) until that many arrived, then 100 ms more for any extra; without
+ * it (nothing or an unknown number should arrive), a fixed 300 ms. A fixed wait alone under-counts
+ * on a loaded machine: what the receiver had not printed yet when it was stopped was lost.
+ */
+async function udpExchange(t: Test, topo: Topology, ports: number[], count = 3, expect?: number): Promise<{ port: number; from: string }[]> {
   const a = topo.pods.get('a')!, b = topo.pods.get('b')!
   const rx = Proc.spawn(t, b.ns, PEER, ['udp-listen', ...ports.map(String)])
   await rx.waitFor((l) => l === 'ready')
@@ -78,10 +93,32 @@ async function udpExchange(t: Test, topo: Topology, ports: number[], count = 3):
     const tx = Proc.spawn(t, a.ns, PEER, ['udp-send', dst, String(port), String(count)])
     await tx.exited
   })))
-  await new Promise((r) => setTimeout(r, 300))
+  if (expect !== undefined) await rx.until(() => rx.json().length >= expect)
+  await new Promise((r) => setTimeout(r, expect !== undefined ? 100 : 300))
   rx.child.kill()
   await rx.exited
   return rx.json<{ port: number; from: string }>()
+}
+
+interface QueueCounters { total: number; dropped: number; userDropped: number }
+
+/** One queue's line of /proc/net/netfilter/nfnetlink_queue in the node namespace (undefined if unbound). */
+async function queueCounters(topo: Topology, queue: number): Promise<QueueCounters | undefined> {
+  // queue, portid, queue_total, copy_mode, copy_range, queue_dropped, queue_user_dropped, id_sequence, 1
+  const line = (await topo.exec(topo.nodeNs, ['cat', '/proc/net/netfilter/nfnetlink_queue'])).split('\n').find((l) => new RegExp(`^\\s*${queue}\\s`).test(l))
+  if (!line) return undefined
+  const [, , total, , , dropped, userDropped] = line.trim().split(/\s+/).map(Number)
+  return { total: total!, dropped: dropped!, userDropped: userDropped! }
+}
+
+/** Polls the queue's counters until pred holds (up to 10 s); returns the last reading. */
+async function queueCountersUntil(topo: Topology, queue: number, pred: (c: QueueCounters) => boolean): Promise<QueueCounters | undefined> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const c = await queueCounters(topo, queue)
+    if ((c && pred(c)) || Date.now() > deadline) return c
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }
 
 t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, bypass', e2e(['iptables', 'ip6tables']), async (t) => {
@@ -100,7 +137,7 @@ t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, by
 
   await t.test('UDP: packets arrive decoded; drop and accept (with mark) take effect', async (t) => {
     const q = await agent(t, topo, { queue: 3, rules: [{ dport: 7001, verdict: 'drop' }, { dport: 7002, verdict: 'accept', mark: 0x42 }] })
-    const got = await udpExchange(t, topo, [7000, 7001, 7002])
+    const got = await udpExchange(t, topo, [7000, 7001, 7002], 3, 12)
     const count = (port: number, from: string): number => got.filter((g) => g.port === port && g.from === from).length
     for (const [from, fam] of [[A4, 'IPv4'], [A6, 'IPv6']] as const) {
       t.equal(count(7000, from), 3, `${fam} 7000 accepted`)
@@ -155,14 +192,26 @@ t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, by
 
   await t.test('queue full: the kernel accepts with failOpen, drops without', async (t) => {
     for (const failOpen of [true, false]) {
-      // maxLen 1 and the program stalled: every packet after the first finds the queue full.
+      const mode = failOpen ? 'failOpen' : 'fail-closed'
+      // maxLen 1 and the program stalled from before its "ready" (it never reads the socket until the
+      // stall file goes): the first of the 20 datagrams waits in the queue, each of the other 19
+      // finds the queue full. The kernel's counters say what became of every one, so the test does
+      // not depend on how long anything takes.
       const stall = stallFile(t)
       const q = await agent(t, topo, { queue: 4, failOpen, maxLen: 1, stallFile: stall, rules: [{ dport: 7010, verdict: 'drop' }] })
-      const got = await udpExchange(t, topo, [7010], 10)
+      const got = await udpExchange(t, topo, [7010], 10, failOpen ? 19 : undefined)
+      const held = await queueCountersUntil(topo, 4, (c) => c.total + c.dropped >= (failOpen ? 1 : 20))
+      if (failOpen) {
+        t.equal(got.length, 19, `${mode}: 19 of 20 passed while the program stalled (it drops all it sees)`)
+        t.ok(got.filter((g) => g.from === A4).length >= 9, `${mode}: IPv4 among them`)
+        t.match(held, { total: 1, dropped: 0 }, `${mode}: one waits in the queue, none dropped as full`)
+      } else {
+        t.match(held, { total: 1, dropped: 19 }, `${mode}: one waits in the queue, the kernel dropped the other 19 as full`)
+        t.equal(got.length, 0, `${mode}: nothing passes while the queue is full`)
+      }
       rmSync(stall)
-      const v4 = got.filter((g) => g.from === A4).length
-      if (failOpen) t.ok(v4 >= 8, `failOpen: ${v4}/10 passed while the program stalled (it drops all it sees)`)
-      else t.equal(v4, 0, 'fail-closed: nothing passes while the queue is full')
+      // The program wakes and gives the waiting one its verdict (drop).
+      t.match(await queueCountersUntil(topo, 4, (c) => c.total === 0), { total: 0 }, `${mode}: the waiting packet got its verdict`)
       q.child.kill('SIGTERM')
       await q.exited
     }
@@ -178,7 +227,7 @@ t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, by
       rmSync(stall)  // the program wakes up and drains what the socket kept
       if (failOpen) t.ok(during.length >= 150, `${mode}: the kernel accepted what it could not deliver (${during.length}/200 passed during the stall)`)
       else t.equal(during.length, 0, `${mode}: nothing passed during the stall`)
-      const after = await udpExchange(t, topo, [7012], 3)
+      const after = await udpExchange(t, topo, [7012], 3, 6)
       t.equal(after.length, 6, `${mode}: traffic after the overrun is queued and accepted (the poll was restarted)`)
       q.child.stdin!.write('stats\n')
       const stats = JSON.parse(await q.waitFor((l) => l.includes('"stats"'))).stats as { enobufs: number; batchVerdicts: number; batches: number; packets: number }
@@ -199,7 +248,7 @@ t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, by
     for (const [defaultVerdict, passes] of [[1, 6], [0, 0]] as const) {
       const q = Proc.spawn(t, topo.nodeNs, RAW_AGENT, [JSON.stringify({ queue: 4, defaultVerdict })])
       await q.waitFor((l) => l.includes('"ready"'))
-      const got = await udpExchange(t, topo, [7013], 3)
+      const got = await udpExchange(t, topo, [7013], 3, passes || undefined)
       t.equal(got.length, passes, `default verdict ${defaultVerdict ? 'accept' : 'drop'}: ${got.length} of 6 passed`)
       q.child.stdin!.write('stats\n')
       t.match(JSON.parse(await q.waitFor((l) => l.includes('"stats"'))), { stats: { packets: 6, verdicts: 6, overflow: 6 } })
@@ -214,7 +263,7 @@ t.test('NFQUEUE in the node namespace: decode, accept/drop, marks, fail-open, by
     t.equal(got.length, 0, 'while running, the program drops both')
     q.child.kill('SIGKILL')
     await q.exited
-    got = await udpExchange(t, topo, [7020, 7021])
+    got = await udpExchange(t, topo, [7020, 7021], 3, 6)
     t.equal(got.filter((g) => g.port === 7020).length, 6, 'bypass rule: accepted without a listener')
     t.equal(got.filter((g) => g.port === 7021).length, 0, 'plain rule: dropped without a listener')
   })

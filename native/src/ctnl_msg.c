@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,10 +18,14 @@
 #define CT_SEND_BUF (48 * 1024)   // below the default netlink sndbuf: one sendmsg per chunk
 #define CT_DEL_RCVBUF (4 << 20)   // room for a chunk's acks (each costs ~1 KiB of truesize)
 #define CT_MAX_CHUNK 512
+#define CT_RECV_TIMEOUT_S 10
 
 static int ct_socket(struct mnl_socket** nl, const char** syscall) {
   *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
   if (!*nl) return *syscall = "socket", errno;
+  // A bound on every wait: a pool thread must never hang on an answer that does not come.
+  struct timeval tv = {.tv_sec = CT_RECV_TIMEOUT_S};
+  setsockopt(mnl_socket_get_fd(*nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (mnl_socket_bind(*nl, 0, MNL_SOCKET_AUTOPID) < 0) {
     int err = errno;
     mnl_socket_close(*nl);
