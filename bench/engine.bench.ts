@@ -21,6 +21,9 @@ interface Result {
   heap_mb: number
   update_ms: number
   update_max_ms: number
+  /** A new replica of an existing deployment (identity exists) / a pod relabelled to new labels. */
+  pod_add_ms: number
+  pod_relabel_ms: number
   classify_p50_us: number
   classify_p99_us: number
   lookups_per_s: number
@@ -100,6 +103,20 @@ function measure(policies: number, pods: number, node: string): Result {
     engine.apply([{ kind: 'NetworkPolicy', op: 'upsert', object: changed }])
     updates.push(performance.now() - tu)
   }
+  // Pod churn: a replica with existing labels, then a relabel that creates a new identity.
+  const podAdds: number[] = []
+  const podRelabels: number[] = []
+  for (let u = 0; u < 20; u++) {
+    const p = state.pods[Math.floor((u * state.pods.length) / 20)]!
+    const ipn = (0x0b000000 + u) >>> 0
+    const clone = { ...p, name: `${p.name}-extra`, ips: [`${ipn >>> 24}.${(ipn >>> 16) & 255}.${(ipn >>> 8) & 255}.${ipn & 255}`] }
+    let tp = performance.now()
+    engine.apply([{ kind: 'Pod', op: 'upsert', object: clone }])
+    podAdds.push(performance.now() - tp)
+    tp = performance.now()
+    engine.apply([{ kind: 'Pod', op: 'upsert', object: { ...clone, labels: { ...clone.labels, canary: `c${u}` } } }])
+    podRelabels.push(performance.now() - tp)
+  }
   return {
     node,
     policies,
@@ -111,6 +128,8 @@ function measure(policies: number, pods: number, node: string): Result {
     heap_mb: mem.heapUsed / 2 ** 20,
     update_ms: updates.length > 0 ? median(updates) : NaN,
     update_max_ms: updates.length > 0 ? Math.max(...updates) : NaN,
+    pod_add_ms: median(podAdds),
+    pod_relabel_ms: median(podRelabels),
     classify_p50_us: percentile(per, 50),
     classify_p99_us: percentile(per, 99),
     lookups_per_s: (SAMPLES * BATCH) / (total / 1000),
@@ -149,8 +168,8 @@ if (child >= 0) {
   process.stderr.write('\n')
   console.log(
     table(
-      ['enforced', 'policies', 'pods', 'cidrs', 'compile ms', 'compile CPU ms', 'RSS MB', 'heap MB', 'update ms (med)', 'update ms (max)', 'p50 µs', 'p99 µs', 'lookups/s', 'allowed %'],
-      results.map((r) => [r.node === '' ? 'all pods' : `${r.node} only`, r.policies, r.pods, r.cidrs, r.compile_ms, r.compile_cpu_ms, r.rss_mb, r.heap_mb, r.update_ms, r.update_max_ms, r.classify_p50_us, r.classify_p99_us, r.lookups_per_s, r.allowed_pct]),
+      ['enforced', 'policies', 'pods', 'cidrs', 'compile ms', 'compile CPU ms', 'RSS MB', 'heap MB', 'update ms (med)', 'update ms (max)', 'pod add ms', 'pod relabel ms', 'p50 µs', 'p99 µs', 'lookups/s', 'allowed %'],
+      results.map((r) => [r.node === '' ? 'all pods' : `${r.node} only`, r.policies, r.pods, r.cidrs, r.compile_ms, r.compile_cpu_ms, r.rss_mb, r.heap_mb, r.update_ms, r.update_max_ms, r.pod_add_ms, r.pod_relabel_ms, r.classify_p50_us, r.classify_p99_us, r.lookups_per_s, r.allowed_pct]),
     ),
   )
   const cluster = results.filter((r) => r.node === '')

@@ -4,7 +4,7 @@
 import type { Labels, NamespaceInfo, NetworkPolicy, PodInfo, ValidationIssue } from '../api/types.js'
 import { ClusterIndex, type Identity, type PodEntry, type PodState } from './cluster-index.js'
 import { compilePolicy, policyKeyOf, type CompiledPolicy } from './policy.js'
-import { peersCouldMatch, resolveDirection, type ResolvedDirection } from './resolve.js'
+import { joinBroadGroups, leaveGroups, resolveDirection, type ResolvedDirection } from './resolve.js'
 import { Table, type Dir } from './table.js'
 
 export interface PolicyState {
@@ -197,9 +197,10 @@ export class Compiler {
     }
     this.dirtyIdentities.add(id)
     for (const ps of this.policies.values()) {
-      if ((ps.cp.ingress && peersCouldMatch(ps.cp, ps.cp.ingress, id, this.index)) || (ps.cp.egress && peersCouldMatch(ps.cp, ps.cp.egress, id, this.index))) {
-        this.dirtyPolicies.add(ps)
-      }
+      if (this.dirtyPolicies.has(ps)) continue // resolved from scratch at commit anyway
+      const a = ps.cp.ingress !== null && ps.ingress !== null && joinBroadGroups(ps.cp, ps.cp.ingress, ps.ingress, id)
+      const b = ps.cp.egress !== null && ps.egress !== null && joinBroadGroups(ps.cp, ps.cp.egress, ps.egress, id)
+      if (a || b) this.dirtyPolicies.add(ps)
     }
   }
 
@@ -208,7 +209,9 @@ export class Compiler {
     id.selectedBy.clear()
     this.dirtyIdentities.add(id)
     for (const ps of this.policies.values()) {
-      if (ps.ingress?.byId.some((g) => g.members.has(id.id)) || ps.egress?.byId.some((g) => g.members.has(id.id))) this.dirtyPolicies.add(ps)
+      const a = ps.ingress !== null && leaveGroups(ps.ingress, id.id)
+      const b = ps.egress !== null && leaveGroups(ps.egress, id.id)
+      if (a || b) this.dirtyPolicies.add(ps)
     }
     this.index.dropIdentity(id)
   }

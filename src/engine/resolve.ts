@@ -5,11 +5,18 @@ import type { ClusterIndex, Identity, NsState } from './cluster-index.js'
 import type { CidrEntry } from './cidr-table.js'
 import type { CompiledDirection, CompiledPolicy } from './policy.js'
 import type { PortEntry } from './port-matcher.js'
+import { tuning } from './table.js'
 
 /** One peer and the namespaces / identities it matched. */
 export interface PeerGroup {
   readonly entry: PortEntry
   readonly members: Set<number>
+  /**
+   * Checked by membership rather than expanded into per-identity maps (see Table). Broad groups'
+   * member sets are updated in place when identities come and go, so a new deployment matching
+   * "tier=frontend in team=web namespaces" does not rebuild every table holding that peer.
+   */
+  readonly broad: boolean
 }
 
 export interface ResolvedDirection {
@@ -45,27 +52,47 @@ export function resolveDirection(cp: CompiledPolicy, dir: CompiledDirection, ind
       const allPods = peer.podSel === null || peer.podSel.empty
       if (allPods) {
         if (nss === null) out.anyPod.push(e)
-        else if (nss.length > 0) out.byNs.push({ entry: e, members: new Set(nss.map((n) => n.id)) })
+        else if (nss.length > 0) out.byNs.push({ entry: e, members: new Set(nss.map((n) => n.id)), broad: false })
         return
       }
       const nsKey = nss === null ? '*' : peer.nsSel === null ? `=${cp.namespace}` : `?${peer.nsSel.key}`
       const members = index.peerMembers(nsKey, nss, peer.podSel!)
-      if (members.size > 0) out.byId.push({ entry: e, members })
+      if (members.size > 0) out.byId.push({ entry: e, members, broad: members.size > tuning.expandLimit })
     })
   }
   return out
 }
 
-/** Whether a resolution would change if `id` appeared or disappeared (pod-selector peers only). */
-export function peersCouldMatch(cp: CompiledPolicy, dir: CompiledDirection, id: Identity, index: ClusterIndex): boolean {
+/**
+ * A new identity appeared: adds it to the broad groups of `r` whose peer matches it, in place.
+ * Returns true if a non-broad peer matches it, i.e. the policy must be resolved again.
+ */
+export function joinBroadGroups(cp: CompiledPolicy, dir: CompiledDirection, r: ResolvedDirection, id: Identity): boolean {
+  let rebuild = false
   for (const rule of dir.rules) {
     if (rule.peers === null) continue
-    for (const peer of rule.peers) {
+    const width = rule.ports?.length || 1
+    for (let j = 0; j < rule.peers.length; j++) {
+      const peer = rule.peers[j]!
       if (peer.kind !== 'pods' || peer.podSel === null || peer.podSel.empty) continue
       if (!peer.podSel.matches(id.labels)) continue
-      if (peer.nsSel === null ? id.ns.name === cp.namespace : peer.nsSel.matches(id.ns.labels)) return true
+      if (!(peer.nsSel === null ? id.ns.name === cp.namespace : peer.nsSel.matches(id.ns.labels))) continue
+      const base = rule.base + j * width
+      const g = r.byId.find((x) => x.entry.base === base)
+      if (g !== undefined && g.broad) g.members.add(id.id)
+      else rebuild = true
     }
   }
-  void index
-  return false
+  return rebuild
+}
+
+/** An identity disappeared: removes it from broad groups in place; true if a small group had it. */
+export function leaveGroups(r: ResolvedDirection, id: number): boolean {
+  let rebuild = false
+  for (const g of r.byId) {
+    if (!g.members.has(id)) continue
+    if (g.broad) g.members.delete(id)
+    else rebuild = true
+  }
+  return rebuild
 }

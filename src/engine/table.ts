@@ -111,7 +111,7 @@ export class Table {
       for (const e of r.anyPod) anyPod.push({ base: e.base + total, ports: e.ports })
       for (const g of r.byNs) addGroup(nsGroups, g.members, g.entry, total)
       for (const g of r.byId) {
-        if (g.members.size <= tuning.expandLimit) addGroup(idGroups, g.members, g.entry, total)
+        if (!g.broad) addGroup(idGroups, g.members, g.entry, total)
         else {
           broad.push({ base: g.entry.base + total, ports: g.entry.ports })
           broadMembers.push(g.members)
