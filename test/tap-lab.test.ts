@@ -93,7 +93,7 @@ t.test('lab: tap records carry netpol verdict\'s reasons; a tcpdump capture repl
 })
 
 const CONFORMANCE = '/work/shared/conformance'
-const CASES = ['029-deny-egress-client-side.json', '049-udp-default-deny-ingress.json', '053-sctp-ports.json', '121-pa-ingress-ports-tcp-named-serve-80.json', '185-spec-egress-and-ingress-must-both-allow.json', '177-pa-action-create-update-policy.json']
+const CASES = ['029-deny-egress-client-side.json', '049-udp-default-deny-ingress.json', '053-sctp-ports.json', '121-pa-ingress-ports-tcp-named-serve-80.json', '185-spec-egress-and-ingress-must-both-allow.json', '177-pa-action-create-update-policy.json', '193-spec-ipv6-except-subnets.json']
 const isolating = (s: { reason: string }) => s.reason === 'rule' || s.reason === 'no-rule-matched'
 
 t.test('lab: tap records of conformance cases carry netpol verdict\'s reasons, step by step', e2e(['iptables', 'conntrack']), async (t) => {
