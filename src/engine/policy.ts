@@ -49,6 +49,8 @@ export interface CompiledRule {
 export interface CompiledDirection {
   readonly rules: readonly CompiledRule[]
   readonly atoms: number
+  /** Peers selecting specific pods (non-empty podSelector), with their atom base: identity churn checks only these. */
+  readonly podPeers: readonly { readonly peer: CompiledPeer; readonly base: number }[]
 }
 
 export interface CompiledPolicy {
@@ -110,7 +112,8 @@ function compileDirection(rules: unknown, path: string, peersField: string, brok
   const out: CompiledRule[] = []
   let atoms = 0
   // A malformed rule list isolates and allows nothing.
-  if (!Array.isArray(rules)) return { rules: out, atoms }
+  const podPeers: { peer: CompiledPeer; base: number }[] = []
+  if (!Array.isArray(rules)) return { rules: out, atoms, podPeers }
   rules.forEach((rule: unknown, i) => {
     const rp = `${path}[${i}]`
     const r: Record<string, unknown> = isObject(rule) ? rule : {}
@@ -125,10 +128,13 @@ function compileDirection(rules: unknown, path: string, peersField: string, brok
       ports = r.ports.map((p: unknown, j) => (broken(`${rp}.ports[${j}]`) ? INVALID_PORT : compilePort(p)))
     } else if (r.ports !== undefined && r.ports !== null && !Array.isArray(r.ports)) ports = [INVALID_PORT]
     const n = (peers?.length || 1) * (ports?.length || 1)
+    peers?.forEach((peer, j) => {
+      if (peer.kind === 'pods' && peer.podSel !== null && !peer.podSel.empty) podPeers.push({ peer, base: atoms + j * (ports?.length || 1) })
+    })
     out.push({ peers, ports, atoms: n, base: atoms })
     atoms += n
   })
-  return { rules: out, atoms }
+  return { rules: out, atoms, podPeers }
 }
 
 const NO_EXCEPT: readonly ParsedCIDR[] = Object.freeze([])

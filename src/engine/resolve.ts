@@ -69,19 +69,12 @@ export function resolveDirection(cp: CompiledPolicy, dir: CompiledDirection, ind
  */
 export function joinBroadGroups(cp: CompiledPolicy, dir: CompiledDirection, r: ResolvedDirection, id: Identity): boolean {
   let rebuild = false
-  for (const rule of dir.rules) {
-    if (rule.peers === null) continue
-    const width = rule.ports?.length || 1
-    for (let j = 0; j < rule.peers.length; j++) {
-      const peer = rule.peers[j]!
-      if (peer.kind !== 'pods' || peer.podSel === null || peer.podSel.empty) continue
-      if (!peer.podSel.matches(id.labels)) continue
-      if (!(peer.nsSel === null ? id.ns.name === cp.namespace : peer.nsSel.matches(id.ns.labels))) continue
-      const base = rule.base + j * width
-      const g = r.byId.find((x) => x.entry.base === base)
-      if (g !== undefined && g.broad) g.members.add(id.id)
-      else rebuild = true
-    }
+  for (const { peer, base } of dir.podPeers) {
+    if (!peer.podSel!.matches(id.labels)) continue
+    if (!(peer.nsSel === null ? id.ns.name === cp.namespace : peer.nsSel.matches(id.ns.labels))) continue
+    const g = r.byId.find((x) => x.entry.base === base)
+    if (g !== undefined && g.broad) g.members.add(id.id)
+    else rebuild = true
   }
   return rebuild
 }
