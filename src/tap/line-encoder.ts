@@ -5,7 +5,7 @@
 // when a file sink or reader was attached. The bytes equal JSON.stringify of TapFormatter.record().
 import { REASON_CODE, type SideVerdict, type VerdictSlot } from '../api/types.js'
 import type { RawRecord } from './record-ring.js'
-import { ipText, protocolName, type TapContext } from './tap-record.js'
+import { ipText, protocolName, sideKey, type TapContext } from './tap-record.js'
 
 const NOT_SYNCED = REASON_CODE['not-synced']
 const RULE = REASON_CODE.rule
@@ -57,7 +57,7 @@ export class LineEncoder {
     else {
       eJson = this.side(0, slot.egressCode, slot.egressRef, slot)
       iJson = this.side(1, slot.ingressCode, slot.ingressRef, slot)
-      stale = this.stale[0]!.get(key(slot.egressCode, slot.egressRef)) === true || this.stale[1]!.get(key(slot.ingressCode, slot.ingressRef)) === true
+      stale = this.stale[0]!.get(sideKey(slot.egressCode, slot.egressRef)) === true || this.stale[1]!.get(sideKey(slot.ingressCode, slot.ingressRef)) === true
       if (slot.egressCode === RULE || slot.egressCode === NO_RULE) dirs |= 1
       if (slot.ingressCode === RULE || slot.ingressCode === NO_RULE) dirs |= 2
     }
@@ -106,7 +106,7 @@ export class LineEncoder {
   }
 
   private side(which: 0 | 1, code: number, ref: number, slot: VerdictSlot): Buffer {
-    const k = key(code, ref)
+    const k = sideKey(code, ref)
     const memo = this.sides[which]!
     let j = memo.get(k)
     if (j === undefined) {
@@ -158,10 +158,6 @@ export class LineEncoder {
     buf[o++] = 0x22 // "
     return o
   }
-}
-
-function key(code: number, ref: number): number {
-  return code === RULE || code === NO_RULE ? code * 2 ** 48 + ref + 1 : code * 2 ** 48
 }
 
 function podBytes(name: string | undefined): Buffer {

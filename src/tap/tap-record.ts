@@ -163,8 +163,8 @@ export class TapFormatter {
   }
 }
 
-function sideKey(code: number, ref: number): number {
-  // Only rule / no-rule-matched sides depend on the ref.
+/** Memo key of one side: only rule / no-rule-matched sides depend on the table ref. */
+export function sideKey(code: number, ref: number): number {
   return code === REASON_CODE.rule || code === REASON_CODE['no-rule-matched'] ? code * 2 ** 48 + ref + 1 : code * 2 ** 48
 }
 
