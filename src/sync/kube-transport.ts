@@ -136,7 +136,8 @@ export class KubeTransport {
         return controller
       }
       // Inactivity: the server sends bookmarks or events well within the timeout it was given.
-      req.setTimeout(this.options.inactivityMs, () => req!.destroy(new Error(`watch ${path}: silent for ${this.options.inactivityMs} ms`)))
+      // Silence is not an error: end this stream and let ListWatch resume from the last version.
+      req.setTimeout(this.options.inactivityMs, () => finish(null))
       res.on('error', (err) => finish(err))
       res.on('aborted', () => finish(new Error(`watch ${path}: connection aborted`)))
       const lines = createInterface({ input: res, crlfDelay: Infinity })

@@ -12,7 +12,7 @@
 // response, 410 on resume, 5xx bursts, clean stream closes, compaction.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { rmSync } from 'node:fs'
 
 export type Resource = 'namespaces' | 'pods' | 'networkpolicies'
@@ -71,6 +71,7 @@ export class FakeApiServer {
   private readonly snapshots = new Map<number, { rv: number; items: KubeObject[] }>()
   private nextSnapshot = 1
   private listenPath: string | undefined
+  private readonly sockets = new Set<Socket>()
   /** What was served, for assertions. */
   readonly stats = { lists: 0, watches: 0, watchEvents: 0, bookmarks: 0, gone: 0, faults: 0, unauthorized: 0 }
   /** Called with the time each event was written to at least one watch stream (latency tests). */
@@ -79,6 +80,11 @@ export class FakeApiServer {
   constructor(private readonly options: FakeApiServerOptions = {}) {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res)
     this.server = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, handler) : createServer(handler)
+    // Every raw connection, so close() can cut them all (TLS handshakes in flight included).
+    this.server.on('connection', (sock: Socket) => {
+      this.sockets.add(sock)
+      sock.on('close', () => this.sockets.delete(sock))
+    })
   }
 
   /** Listens on a TCP port of 127.0.0.1 (0: any) or on a unix socket path. */
@@ -97,8 +103,10 @@ export class FakeApiServer {
 
   async close(): Promise<void> {
     for (const w of this.watchers) this.endWatch(w)
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.server.closeAllConnections()
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+    for (const sock of this.sockets) sock.destroy()
+    await closed
     if (this.listenPath) rmSync(this.listenPath, { force: true })
   }
 
