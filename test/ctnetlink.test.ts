@@ -15,6 +15,8 @@ import { decodeFlows, deleteFlowsNative, deleteRequestLine, encodeFlows, FlowDel
 import { CT, CT_HAS, CT_RECORD_SIZE, type ConntrackBinding, type ConntrackDeleteResult } from '../src/native/binding.js'
 import { formatIPv6, parseIPv6Into } from '../src/native/ip-bytes.js'
 import { loadBinding, NativeError } from '../src/native/index.js'
+import { cutDeniedFlows } from '../src/agent/flow-cutter.js'
+import type { PolicyEvaluator } from '../src/api/types.js'
 
 const AGENT = new URL('./fixtures/ctnetlink-agent.ts', import.meta.url).pathname
 
@@ -260,4 +262,29 @@ t.test('without CAP_NET_ADMIN: NativeError naming the netlink call and errno', e
   t.match(await agent.call({ op: 'dump', family: 0 }), { error: { name: 'NativeError', syscall: 'IPCTNL_MSG_CT_GET', code: 'EPERM', errno: 1 } }, 'dump')
   const flow: Flow = { family: 4, protocol: 'TCP', protoNum: 6, src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2 }
   t.match(await agent.call({ op: 'deleteFlows', flows: [flow] }), { error: { name: 'NativeError', syscall: 'IPCTNL_MSG_CT_DELETE', code: 'EPERM' } }, 'delete')
+})
+
+t.test('cutDeniedFlows: dumps, re-decides TCP/UDP/SCTP flows, deletes exactly the denied ones', async (t) => {
+  const flows: Flow[] = [
+    { family: 4, protocol: 'TCP', protoNum: 6, src: '10.0.1.11', dst: '10.0.2.22', sport: 40000, dport: 80 },
+    { family: 4, protocol: 'TCP', protoNum: 6, src: '10.0.1.11', dst: '10.0.2.22', sport: 40001, dport: 443 },
+    { family: 6, protocol: 'UDP', protoNum: 17, src: 'fd00::1:11', dst: 'fd00::2:22', sport: 5353, dport: 53, zone: 3 },
+    { family: 4, protocol: 'ICMP', protoNum: 1, src: '10.0.1.11', dst: '10.0.2.22', sport: 0, dport: 0, icmp: { type: 8, code: 0, id: 1 } },
+  ]
+  const deleted: Flow[][] = []
+  const binding: ConntrackBinding = {
+    conntrackDump: async (family) => { t.equal(family, 0, 'both families'); return encodeFlows(flows) },
+    conntrackDelete: async (recs, count) => {
+      deleted.push(decodeFlows(recs.subarray(0, count * CT_RECORD_SIZE)))
+      return { deleted: count, missing: 0, failed: 0, lastErrno: 0 }
+    },
+  }
+  // Denies port 443 and DNS; ICMP is not the policy's business (it would deny it if asked).
+  const engine = {
+    generation: 2,
+    classify: (f: { port?: number; protocol: string }) => ({ allowed: f.port === 80 && f.protocol === 'TCP' }),
+  } as unknown as PolicyEvaluator
+  const r = await cutDeniedFlows(engine, binding)
+  t.match(r, { examined: 4, deleted: 2 })
+  t.same(deleted.map((b) => b.map(key)), [[key(flows[1]!), key(flows[2]!)]], 'one batch: the 443 flow and the zoned DNS flow')
 })
