@@ -90,7 +90,7 @@ t.test('ring: records round-trip through the fixed-size slots (IPv4, IPv6, wrap-
   for (let round = 0; round < 3; round++) {
     for (const [i, r] of rows.entries()) {
       t.equal(decodePacket(r.bytes, 0, r.bytes.length, pkt), 0)
-      const slot = { allowed: i % 2 === 0, generation: 7 + round, egressCode: 2, ingressCode: 7, egressRef: 2 ** 24 * 5000 + 77, ingressRef: -1 }
+      const slot = { allowed: i % 2 === 0, generation: 7 + round, egressCode: 2, ingressCode: 7, egressRef: 2 ** 24 * 5000 + 77, ingressRef: -1, audit: false }
       t.ok(ring.write(1e12 + i + 0.5, pkt, r.bytes, slot, i === 1))
     }
     for (const [i, r] of rows.entries()) {
@@ -99,7 +99,7 @@ t.test('ring: records round-trip through the fixed-size slots (IPv4, IPv6, wrap-
       t.equal(ipText(raw.family, raw.src), r.src)
       t.equal(ipText(raw.family, raw.dst), r.dst)
       t.equal(raw.fromCache, i === 1)
-      t.same(raw.slot, { allowed: i % 2 === 0, generation: 7 + round, egressCode: 2, ingressCode: 7, egressRef: 2 ** 24 * 5000 + 77, ingressRef: -1 })
+      t.same(raw.slot, { allowed: i % 2 === 0, generation: 7 + round, egressCode: 2, ingressCode: 7, egressRef: 2 ** 24 * 5000 + 77, ingressRef: -1, audit: false })
     }
     t.notOk(ring.read(raw), 'empty')
   }
@@ -113,7 +113,7 @@ t.test('ring: a full ring drops the newest record and counts it', async (t) => {
   const pkt = newDecodedPacket()
   const bytes = syn('10.0.0.1', '10.0.0.2', 80)
   decodePacket(bytes, 0, bytes.length, pkt)
-  const slot = { allowed: true, generation: 1, egressCode: 0, ingressCode: 0, egressRef: -1, ingressRef: -1 }
+  const slot = { allowed: true, generation: 1, egressCode: 0, ingressCode: 0, egressRef: -1, ingressRef: -1, audit: false }
   const ok = Array.from({ length: 10 }, (_, i) => ring.write(i, pkt, bytes, slot, false))
   t.same(ok, [true, true, true, true, false, false, false, false, false, false])
   t.equal(ring.dropped, 6)

@@ -41,5 +41,6 @@ function fill(out: VerdictSlot): boolean {
   out.ingressCode = NOT_SYNCED
   out.egressRef = -1
   out.ingressRef = -1
+  out.audit = false
   return false
 }

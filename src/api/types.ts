@@ -205,10 +205,15 @@ export interface VerdictSlot {
   /** Opaque references into the generation's rule/isolation tables, read by `describe`. */
   egressRef: number
   ingressRef: number
+  /**
+   * Audit mode: enforcement allowed the connection, but policies in audit mode would have denied
+   * it; the codes and refs then describe the audit decision (the tap marks it), `allowed` stays true.
+   */
+  audit: boolean
 }
 
 export function newVerdictSlot(): VerdictSlot {
-  return { allowed: false, generation: 0, egressCode: 0, ingressCode: 0, egressRef: -1, ingressRef: -1 }
+  return { allowed: false, generation: 0, egressCode: 0, ingressCode: 0, egressRef: -1, ingressRef: -1, audit: false }
 }
 
 /** Per-pod isolation, as the dataplane needs it to decide what to queue. */

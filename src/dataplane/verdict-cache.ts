@@ -12,6 +12,7 @@ interface CachedVerdict {
   ingressCode: number
   egressRef: number
   ingressRef: number
+  audit: boolean
 }
 
 export interface VerdictCacheStats {
@@ -60,6 +61,7 @@ export class VerdictCache {
     out.ingressCode = entry.ingressCode
     out.egressRef = entry.egressRef
     out.ingressRef = entry.ingressRef
+    out.audit = entry.audit
     return true
   }
 
@@ -73,6 +75,7 @@ export class VerdictCache {
       entry.ingressCode = slot.ingressCode
       entry.egressRef = slot.egressRef
       entry.ingressRef = slot.ingressRef
+      entry.audit = slot.audit
       return
     }
     this.lru.set(key, {
@@ -82,6 +85,7 @@ export class VerdictCache {
       ingressCode: slot.ingressCode,
       egressRef: slot.egressRef,
       ingressRef: slot.ingressRef,
+      audit: slot.audit,
     })
   }
 

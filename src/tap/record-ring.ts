@@ -2,7 +2,7 @@
 // few typed-array stores (no objects, no strings); reading happens later, off the packet path.
 // When the ring is full the newest record is dropped and counted (drop-newest: one compare on the
 // packet path, and the start of a burst — usually what explains it — survives).
-import type { VerdictSlot } from '../api/types.js'
+import { newVerdictSlot, type VerdictSlot } from '../api/types.js'
 import type { DecodedPacket } from '../dataplane/decode.js'
 
 /**
@@ -42,7 +42,7 @@ export function newRawRecord(): RawRecord {
   return {
     time: 0, family: 4, src: new Uint8Array(16), dst: new Uint8Array(16), srcPort: 0, dstPort: 0, proto: 0,
     tcpFlags: 0, icmpType: 0, icmpCode: 0, fromCache: false,
-    slot: { allowed: false, generation: 0, egressCode: 0, ingressCode: 0, egressRef: -1, ingressRef: -1 },
+    slot: newVerdictSlot(),
   }
 }
 
