@@ -35,60 +35,61 @@ const V6: Ops<bigint> = { zero: 0n, of: (b) => b, succ: (k) => k + 1n, pred: (k)
 
 /** Intervals covering the whole family's address space (gaps carry null). */
 function buildSegments<K>(ops: Ops<K>, entries: readonly CidrEntry[], nameId: (n: string) => number, portSets: PortSetCache): Segments<K> {
-  // Positive pieces of each entry: [first, last] minus its (merged) excepts.
-  const events = new Map<K, { add: number[]; del: number[] }>()
-  const at = (p: K) => {
-    let e = events.get(p)
-    if (!e) events.set(p, (e = { add: [], del: [] }))
-    return e
-  }
+  // Events: entry idx enters (>= 0) or leaves (~idx) at a point. Positive pieces of an entry are
+  // [first, last] minus its merged excepts. Flat arrays: this runs for thousands of tables.
+  const evPt: K[] = []
+  const evId: number[] = []
   for (let idx = 0; idx < entries.length; idx++) {
     const en = entries[idx]!
     const first = ops.of(en.cidr.first)
     const last = ops.of(en.cidr.last)
-    const piece = (lo: K, hi: K) => {
-      if (ops.cmp(lo, hi) > 0) return
-      at(lo).add.push(idx)
-      at(ops.succ(hi)).del.push(idx)
-    }
-    if (en.except.length === 0) {
-      piece(first, last)
-      continue
-    }
-    const ex: [K, K][] = []
-    for (const x of en.except) {
-      if (x.family !== en.cidr.family || x.last < en.cidr.first || x.first > en.cidr.last) continue
-      const lo = ops.of(x.first)
-      const hi = ops.of(x.last)
-      ex.push([ops.cmp(lo, first) < 0 ? first : lo, ops.cmp(hi, last) > 0 ? last : hi])
-    }
-    ex.sort((a, b) => ops.cmp(a[0], b[0]))
     let cur = first
-    for (const [lo, hi] of ex) {
-      if (ops.cmp(lo, cur) > 0) piece(cur, ops.pred(lo))
-      const next = ops.succ(hi)
-      if (ops.cmp(next, cur) > 0) cur = next
+    if (en.except.length > 0) {
+      const ex: [K, K][] = []
+      for (const x of en.except) {
+        if (x.family !== en.cidr.family || x.last < en.cidr.first || x.first > en.cidr.last) continue
+        const lo = ops.of(x.first)
+        const hi = ops.of(x.last)
+        ex.push([ops.cmp(lo, first) < 0 ? first : lo, ops.cmp(hi, last) > 0 ? last : hi])
+      }
+      ex.sort((a, b) => ops.cmp(a[0], b[0]))
+      for (const [lo, hi] of ex) {
+        if (ops.cmp(lo, cur) > 0) {
+          evPt.push(cur, lo)
+          evId.push(idx, ~idx)
+        }
+        const next = ops.succ(hi)
+        if (ops.cmp(next, cur) > 0) cur = next
+      }
     }
-    piece(cur, last)
+    if (ops.cmp(cur, last) <= 0) {
+      evPt.push(cur, ops.succ(last))
+      evId.push(idx, ~idx)
+    }
   }
-  const points = [...events.keys()].sort(ops.cmp)
+  const order = Array.from(evPt.keys()).sort((a, b) => ops.cmp(evPt[a]!, evPt[b]!))
   const active = new Set<number>()
-  const cache = new Map<string, PortMatcher>()
+  const single: (PortMatcher | undefined)[] = new Array<PortMatcher | undefined>(entries.length)
+  const multi = new Map<string, PortMatcher>()
   const starts: K[] = [ops.zero]
   const matchers: (PortMatcher | null)[] = [null]
-  for (const p of points) {
-    const ev = events.get(p)!
-    for (const i of ev.del) active.delete(i)
-    for (const i of ev.add) active.add(i)
+  for (let i = 0; i < order.length; ) {
+    const p = evPt[order[i]!]!
+    // Apply every event at this point, then emit the segment that starts here.
+    for (; i < order.length && ops.cmp(evPt[order[i]!]!, p) === 0; i++) {
+      const id = evId[order[i]!]!
+      if (id >= 0) active.add(id)
+      else active.delete(~id)
+    }
     let m: PortMatcher | null = null
-    if (active.size > 0) {
-      const ids = active.size === 1 ? [...active] : [...active].sort((a, b) => a - b)
-      const key = ids.length === 1 ? String(ids[0]) : ids.join(',')
-      m = cache.get(key) ?? null
-      if (!m) {
-        m = PortMatcher.build(ids.map((i) => entries[i]!), nameId, portSets)
-        cache.set(key, m)
-      }
+    if (active.size === 1) {
+      const id = active.values().next().value as number
+      m = single[id] ??= PortMatcher.build([entries[id]!], nameId, portSets)
+    } else if (active.size > 1) {
+      const ids = [...active].sort((a, b) => a - b)
+      const key = ids.join(',')
+      m = multi.get(key) ?? null
+      if (!m) multi.set(key, (m = PortMatcher.build(ids.map((x) => entries[x]!), nameId, portSets)))
     }
     if (matchers[matchers.length - 1] === m) continue
     if (ops.cmp(starts[starts.length - 1]!, p) === 0) {

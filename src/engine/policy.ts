@@ -80,7 +80,8 @@ export function policyKeyOf(p: unknown): { namespace: string; name: string } {
 export function compilePolicy(policy: NetworkPolicy): CompiledPolicy {
   const issues = validateNetworkPolicy(policy)
   const errors = issues.filter((i) => i.severity === 'error').map((i) => i.field)
-  const broken = (path: string) => errors.some((f) => f === path || f.startsWith(`${path}.`) || f.startsWith(`${path}[`))
+  const broken =
+    errors.length === 0 ? NEVER_BROKEN : (path: string) => errors.some((f) => f === path || f.startsWith(`${path}.`) || f.startsWith(`${path}[`))
   const { namespace, name } = policyKeyOf(policy)
   const spec: Record<string, unknown> = isObject(policy) && isObject(policy.spec) ? policy.spec : {}
 
@@ -120,12 +121,13 @@ function compileDirection(rules: unknown, path: string, peersField: string, brok
     let peers: CompiledPeer[] | null = null
     let ports: CompiledPort[] | null = null
     const rawPeers = r[peersField]
+    const checked = broken !== NEVER_BROKEN
     if (!isObject(rule)) peers = [INVALID_PEER] // matches nothing
     else if (Array.isArray(rawPeers) && rawPeers.length > 0) {
-      peers = rawPeers.map((p: unknown, j) => (broken(`${rp}.${peersField}[${j}]`) ? INVALID_PEER : compilePeer(p)))
+      peers = rawPeers.map((p: unknown, j) => (checked && broken(`${rp}.${peersField}[${j}]`) ? INVALID_PEER : compilePeer(p)))
     } else if (rawPeers !== undefined && rawPeers !== null && !Array.isArray(rawPeers)) peers = [INVALID_PEER]
     if (Array.isArray(r.ports) && r.ports.length > 0) {
-      ports = r.ports.map((p: unknown, j) => (broken(`${rp}.ports[${j}]`) ? INVALID_PORT : compilePort(p)))
+      ports = r.ports.map((p: unknown, j) => (checked && broken(`${rp}.ports[${j}]`) ? INVALID_PORT : compilePort(p)))
     } else if (r.ports !== undefined && r.ports !== null && !Array.isArray(r.ports)) ports = [INVALID_PORT]
     const n = (peers?.length || 1) * (ports?.length || 1)
     peers?.forEach((peer, j) => {
@@ -136,6 +138,9 @@ function compileDirection(rules: unknown, path: string, peersField: string, brok
   })
   return { rules: out, atoms, podPeers }
 }
+
+/** The common case, a valid policy: no per-element path strings are built. */
+const NEVER_BROKEN = (_path: string): boolean => false
 
 const NO_EXCEPT: readonly ParsedCIDR[] = Object.freeze([])
 const INVALID_PEER: CompiledPeer = { kind: 'invalid', nsSel: null, podSel: null, cidr: null, except: NO_EXCEPT }
