@@ -2,6 +2,8 @@
 // and per pod lifecycle case the store must get right.
 import t, { type Test } from 'tap'
 import { ClusterStore } from '../src/store/cluster-store.js'
+import { podFromObject } from '../src/model/objects.js'
+import { trimObject } from '../src/sync/kube-trim.js'
 import { KubeSync, KUBE_SYNC_DEFAULTS, type KubeSyncOptions } from '../src/sync/kube-informers.js'
 import { FakeApiServer, type Fault, type KubeObject } from './helpers/fake-apiserver.js'
 import { makeTestPki, testKubeConfig, TEST_TOKEN } from './helpers/kube-config.js'
@@ -140,4 +142,23 @@ t.test('bookmarks keep a quiet informer live for /healthz', async (t) => {
   await sleep(500)
   t.ok(server.stats.bookmarks > 0, 'bookmarks requested and sent')
   t.ok(sync.stalestMs() < 400, `every informer made progress recently (${Math.round(sync.stalestMs())} ms)`)
+})
+
+t.test('informers cache trimmed pods: the model is unchanged, the bulk is gone', async (t) => {
+  const rich: KubeObject = {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: 'r', namespace: 'x', labels: { app: 'r' }, resourceVersion: '5', deletionTimestamp: '2026-11-21T00:00:00Z', annotations: { big: 'x'.repeat(5000) }, managedFields: [{ manager: 'kubelet' }] },
+    spec: {
+      nodeName: 'n1', hostNetwork: false, volumes: [{ name: 'v' }],
+      containers: [{ name: 'c', image: 'i', env: [{ name: 'A', value: 'x'.repeat(5000) }], ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }],
+      initContainers: [{ name: 'side', image: 'i', restartPolicy: 'Always', ports: [{ name: 'metrics', containerPort: 9090 }] }, { name: 'init', image: 'i', ports: [{ containerPort: 1 }] }],
+    },
+    status: { phase: 'Running', podIP: '10.0.0.1', podIPs: [{ ip: '10.0.0.1' }, { ip: 'fd00::1' }], conditions: [{ type: 'Ready' }] },
+  }
+  const trimmed = trimObject('pods', structuredClone(rich))
+  t.strictSame(podFromObject(trimmed), podFromObject(rich), 'same model')
+  t.ok(JSON.stringify(trimmed).length < 600, `trimmed to ${JSON.stringify(trimmed).length} bytes (from ${JSON.stringify(rich).length})`)
+  const pol = { metadata: { name: 'p', namespace: 'x', managedFields: [{}] }, spec: { podSelector: {} } }
+  t.strictSame(trimObject('networkpolicies', pol), { metadata: { name: 'p', namespace: 'x' }, spec: { podSelector: {} } }, 'managedFields dropped from other kinds')
+  t.equal(trimObject('pods', 'not an object'), 'not an object', 'malformed input passes through to the model, which reports it')
 })

@@ -14,6 +14,7 @@ import { InputError } from '../model/errors.js'
 import { namespaceFromObject, podFromObject, policyFromObject } from '../model/objects.js'
 import type { ClusterStore } from '../store/cluster-store.js'
 import { KubeApiError, KubeTransport, type TransportOptions } from './kube-transport.js'
+import { trimObject } from './kube-trim.js'
 
 export type KubeResource = 'namespaces' | 'pods' | 'networkpolicies'
 
@@ -108,7 +109,8 @@ class Feed {
       // ListWatch calls watch() right after a list's items went through the handlers.
       if (this.informer === lw && this.listKeys) this.afterList()
       this.touch()
-      return this.sync.transport.watch(path, params, cb, done)
+      const resource = this.spec.resource
+      return this.sync.transport.watch(path, params, (phase, obj, ev) => cb(phase, phase === 'ERROR' ? obj : trimObject(resource, obj), ev), done)
     }
     // ListWatch only calls `watch.watch(...)`: our transport stands in for client-node's Watch.
     const lw: Informer = new ListWatch<KObj & { metadata: { name: string } }>(this.spec.path, { watch } as never, () => this.list(lw) as never, false)
@@ -157,7 +159,7 @@ class Feed {
           if (pageSize > 0) query.limit = String(pageSize)
           if (cont) query.continue = cont
           const page = (await this.sync.transport.getJson(this.spec.path, query)) as { metadata?: { resourceVersion?: string; continue?: string }; items?: KObj[] }
-          items.push(...(page.items ?? []))
+          for (const item of page.items ?? []) items.push(trimObject(this.spec.resource, item) as KObj)
           rv = page.metadata?.resourceVersion ?? ''
           cont = page.metadata?.continue ?? ''
         } while (cont)
