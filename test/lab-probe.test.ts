@@ -61,3 +61,12 @@ t.test('close() stops the helpers', e2e(), async (t) => {
   t.equal(pids, '', 'no process left in the pod namespace')
   t.equal((await prober.probe('a/a', '10.0.1.11', 80, 'TCP')).error, 'closed')
 })
+
+t.test('raw sockets have one implementation: without the addon, opening fails saying so', async (t) => {
+  const { openRawSocket, rawSocketImpl, setNativeLoader } = await import('../src/lab/pod-helper-raw.js')
+  setNativeLoader(() => Promise.reject(new Error('native addon not built (…): run `npm run install`')))
+  await t.rejects(openRawSocket(4, 132, () => {}), /raw sockets \(lab SCTP\) need the native addon: native addon not built/)
+  await t.rejects(rawSocketImpl(), /need the native addon/)
+  setNativeLoader(async () => ({ loadBinding: () => ({}) }))
+  await t.rejects(openRawSocket(6, 132, () => {}), /has no openRawSocket/, 'an addon without it (stale build)')
+})
