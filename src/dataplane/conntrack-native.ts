@@ -22,14 +22,13 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 export function decodeFlows(records: Uint8Array, filter?: FlowFilter): Flow[] {
   const view = new DataView(records.buffer, records.byteOffset, records.byteLength)
   const n = Math.floor(records.byteLength / CT_RECORD_SIZE)
-  const want = filter?.protocol !== undefined ? filter.protocol : undefined
   const flows: Flow[] = []
   for (let i = 0; i < n; i++) {
     const o = i * CT_RECORD_SIZE
     const protoNum = records[o + CT.PROTO]!
     const protocol = PROTO_NAMES[protoNum] ?? String(protoNum)
     // Cheap checks on the record before any strings are made.
-    if (want !== undefined && protocol !== want) continue
+    if (filter?.protocol !== undefined && protocol !== filter.protocol) continue
     const has = records[o + CT.HAS]!
     const family = records[o + CT.FAMILY] === 6 ? 6 : 4
     if (filter?.family !== undefined && family !== filter.family) continue
