@@ -60,6 +60,8 @@ export class PacketClassifier {
   /** Swap the evaluator (deny-until-synced → the engine). Cached verdicts of others' generations miss. */
   setEvaluator(engine: PolicyEvaluator): void {
     this.engine = engine
+    // An evaluator without audit mode never writes slot.audit: a flag left from the last one must not stick.
+    this.slot.audit = false
   }
 
   /** Swap the sink at run time (a tap reader connects or leaves); undefined costs nothing per packet. */
