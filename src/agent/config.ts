@@ -21,6 +21,8 @@ export interface AgentConfig {
   enforceNodeTraffic: boolean
   /** ipBlock peers also match pod IPs (upstream semantics); false = GKE Dataplane V2 style. */
   ipBlockMatchesPodIPs: boolean
+  /** Every policy in audit mode: evaluated and logged (tap records marked audit), never enforced. */
+  auditAll: boolean
   /** Cut established flows a policy change now denies (ctnetlink), within this many ms. 0: never. */
   cutDeniedFlowsMs: number
   /** Unix socket for status and the live tap log. */
@@ -58,6 +60,7 @@ export function defaults(): AgentConfig {
     bridge: '',
     enforceNodeTraffic: false,
     ipBlockMatchesPodIPs: true,
+    auditAll: false,
     cutDeniedFlowsMs: 1000,
     controlSocket: '/run/netpol/agent.sock',
     tapFile: '',
@@ -124,6 +127,8 @@ export const FLAG_HELP = `Options (defaults in brackets):
   --bridge NAME            pods' veths are enslaved to this bridge [routed veths]
   --enforce-node-traffic   apply policy to pod<->own-node traffic too [always allowed]
   --no-ipblock-pod-ips     ipBlock peers match only non-pod IPs [match pod IPs]
+  --audit-all              every policy in audit mode: would-be denials logged, not enforced [off;
+                           per policy: annotation netpol.dev/audit: "true"]
   --cut-denied-flows MS    cut established flows a policy change denies within MS, 0 never [1000]
   --control-socket PATH    status + live tap socket [/run/netpol/agent.sock]
   --tap-file PATH          also write the tap log (every verdict, JSON lines) to PATH [off]
@@ -168,6 +173,7 @@ export function parseAgentFlags(argv: readonly string[], base: AgentConfig = def
       case '--bridge': c.bridge = value() ?? ''; break
       case '--enforce-node-traffic': c.enforceNodeTraffic = true; break
       case '--no-ipblock-pod-ips': c.ipBlockMatchesPodIPs = false; break
+      case '--audit-all': c.auditAll = true; break
       case '--cut-denied-flows': c.cutDeniedFlowsMs = num(flag, value()); break
       case '--control-socket': c.controlSocket = value() ?? ''; break
       case '--tap-file': c.tapFile = value() ?? ''; break

@@ -11,7 +11,7 @@ import { BoundedFrequencyRunner } from './bounded-runner.js'
 import type { AgentConfig } from './config.js'
 import { RouteWatcher } from './route-watcher.js'
 import { UnsyncedEvaluator } from './unsynced-evaluator.js'
-import { PolicyEngine } from '../engine/index.js'
+import { AuditingEvaluator } from './audit-evaluator.js'
 import { detectBackend } from '../dataplane/backend-detect.js'
 import { discoverPodInterfaces } from '../dataplane/interfaces.js'
 import { NfQueue } from '../dataplane/nfqueue.js'
@@ -56,7 +56,8 @@ export interface SyncRecord {
 
 export class NodeAgent {
   readonly store = new ClusterStore()
-  readonly engine: PolicyEngine
+  /** The policies: enforcing engine, plus an auditing one while policies are in audit mode. */
+  readonly engine: AuditingEvaluator
   readonly classifier: PacketClassifier
   private readonly unsynced: PolicyEvaluator = new UnsyncedEvaluator()
   private readonly queues: NfQueue[] = []
@@ -75,12 +76,12 @@ export class NodeAgent {
     readonly config: AgentConfig,
     private readonly deps: AgentDeps,
   ) {
-    this.engine = new PolicyEngine({
+    this.engine = new AuditingEvaluator({
       localNode: config.nodeName || undefined,
       allowNodeTraffic: !config.enforceNodeTraffic,
       ipBlockMatchesPodIPs: config.ipBlockMatchesPodIPs,
-    })
-    const startEvaluator = config.denyUntilSynced ? this.unsynced : this.engine
+    }, { auditAll: config.auditAll, snapshot: () => this.store.state() })
+    const startEvaluator = config.denyUntilSynced ? this.unsynced : this.engine.active
     this.classifier = new PacketClassifier(startEvaluator, {
       failOpen: config.failMode === 'open',
       cacheSize: config.cacheSize,
@@ -162,6 +163,8 @@ export class NodeAgent {
       lastSync: this.lastSync,
       syncErrors: this.syncErrors,
       isolatedPods: isolation.filter((p) => p.ingress || p.egress).length,
+      /** Policies evaluated and logged but not enforced (--audit-all, or netpol.dev/audit). */
+      auditPolicies: this.engine.auditCount,
       enforcedPods: isolation.length,
       issues: [...(this.source?.issues() ?? []), ...this.engine.issues()],
       counters: this.classifier.counters,
@@ -184,23 +187,27 @@ export class NodeAgent {
       const result = this.engine.apply(deltas)
       for (const issue of result.issues) this.deps.log.warn({ ...issue }, 'policy problem')
     }
-    if (!this.synced) {
-      this.synced = true
-      this.classifier.setEvaluator(this.engine)
-    }
+    // The plain engine unless a policy is in audit mode (then both engines classify): swapped here,
+    // when an update may have changed the count, never decided per packet.
+    this.synced = true
+    this.classifier.setEvaluator(this.engine.active)
     await this.syncRules(false)
     const tookMs = performance.now() - started
     let cut: CutResult | undefined
     const generation = this.engine.generation
     if (generation !== this.lastGeneration && this.config.cutDeniedFlowsMs > 0) {
-      cut = await cutDeniedFlows(this.engine, this.deps.binding)
+      // Enforcement only: audit-mode policies never cut a flow.
+      cut = await cutDeniedFlows(this.engine.enforcing, this.deps.binding)
       if (cut.deleted > 0) this.deps.log.info({ ...cut, generation }, 'cut established flows the new policy denies')
     }
     this.lastGeneration = generation
     this.lastSync = { generation, at: Date.now(), tookMs, cut }
   }
 
-  /** Makes the queue rules match the engine's isolated pods (or every pod before the first sync). */
+  /**
+   * Makes the queue rules match the isolated pods (or every pod before the first sync): isolated by
+   * either engine, so audit-mode policies see the connections they would decide.
+   */
   private async syncRules(denyAll: boolean): Promise<void> {
     const byIp = await discoverPodInterfaces(this.deps.exec)
     const targets = new Map<string, PodRuleTarget>()
