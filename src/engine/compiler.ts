@@ -50,7 +50,7 @@ export class Compiler {
     this.index.setNamespace(ns.name, ns.labels)
     if (before && sameLabels(before, this.index.namespaces.get(ns.name)!.labels)) return
     // Namespace labels only matter to namespaceSelectors: re-resolve the policies using one.
-    for (const ps of this.policies.values()) if (usesNamespaceLabels(ps.cp)) this.dirtyPolicies.add(ps)
+    this.namespacesChanged = true
   }
 
   /**
@@ -61,7 +61,7 @@ export class Compiler {
     const known = this.index.namespaces.get(name)
     if (known) return known
     const ns = this.index.namespace(name)
-    for (const ps of this.policies.values()) if (usesNamespaceLabels(ps.cp)) this.dirtyPolicies.add(ps)
+    this.namespacesChanged = true
     return ns
   }
 
@@ -223,8 +223,18 @@ export class Compiler {
 
   // ----------------------------------------------------------------------------------- compile
 
+  /**
+   * Namespace labels changed or a namespace appeared in this batch: the policies with a
+   * namespaceSelector are re-resolved once at commit (not once per namespace event).
+   */
+  private namespacesChanged = false
+
   /** Applies queued work; returns the pods whose isolation or IPs may have changed. */
   commit(): { pods: Set<PodState>; removed: PodState[]; issues: ValidationIssue[] } {
+    if (this.namespacesChanged) {
+      for (const ps of this.policies.values()) if (usesNamespaceLabels(ps.cp)) this.dirtyPolicies.add(ps)
+      this.namespacesChanged = false
+    }
     for (const ps of this.dirtyPolicies) {
       if (this.policies.get(ps.cp.key) !== ps) continue
       ps.ingress = ps.cp.ingress ? resolveDirection(ps.cp, ps.cp.ingress, this.index) : null
