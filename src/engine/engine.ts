@@ -57,7 +57,7 @@ export class PolicyEngine implements PolicyEvaluator {
   private readonly v4 = new Ip4Map<PodEntry>()
   private v6 = new Ip6Map<PodEntry>()
   /** Every pod claiming an IP (duplicates possible while pods churn); the maps hold the winner. */
-  private readonly ipOwners = new Map<string, PodState[]>()
+  private readonly ipOwners = new Map<string, PodState | PodState[]>()
   private readonly nodeV4 = new Set<number>()
   private readonly nodeV6 = new Ip6Map<boolean>()
   private readonly allowNode: boolean
@@ -171,10 +171,12 @@ export class PolicyEngine implements PolicyEvaluator {
 
   private podEntry(pod: PodState, added: boolean): void {
     for (const ip of pod.info.ips) {
-      let owners = this.ipOwners.get(ip) ?? []
+      const cur = this.ipOwners.get(ip)
+      let owners: PodState[] = cur === undefined ? [] : Array.isArray(cur) ? cur : [cur]
       owners = added ? [...owners.filter((o) => o !== pod), pod] : owners.filter((o) => o !== pod)
+      // One owner per IP is the norm: store it bare, not in an array.
       if (owners.length === 0) this.ipOwners.delete(ip)
-      else this.ipOwners.set(ip, owners)
+      else this.ipOwners.set(ip, owners.length === 1 ? owners[0]! : owners)
       // A real pod wins over hostNetwork pods sharing a node IP; among equals, the newest.
       let win: PodState | undefined
       for (const o of owners) if (!win || !o.entry.host || win.entry.host) win = o

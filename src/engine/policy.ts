@@ -8,6 +8,7 @@
 // Invalid policyTypes isolate both directions (the stricter reading).
 import type { NetworkPolicy, ValidationIssue } from '../api/types.js'
 import { validateNetworkPolicy } from '../validate/network-policy.js'
+import type { CidrEntry } from './cidr-table.js'
 import { parseCIDR, type ParsedCIDR } from './ip.js'
 import { CompiledSelector } from './selector.js'
 
@@ -51,6 +52,9 @@ export interface CompiledDirection {
   readonly atoms: number
   /** Peers selecting specific pods (non-empty podSelector), with their atom base: identity churn checks only these. */
   readonly podPeers: readonly { readonly peer: CompiledPeer; readonly base: number }[]
+  /** ipBlock peers per family: cluster-independent, so computed once here, not per resolution. */
+  readonly cidr4: readonly CidrEntry[]
+  readonly cidr6: readonly CidrEntry[]
 }
 
 export interface CompiledPolicy {
@@ -114,7 +118,9 @@ function compileDirection(rules: unknown, path: string, peersField: string, brok
   let atoms = 0
   // A malformed rule list isolates and allows nothing.
   const podPeers: { peer: CompiledPeer; base: number }[] = []
-  if (!Array.isArray(rules)) return { rules: out, atoms, podPeers }
+  const cidr4: CidrEntry[] = []
+  const cidr6: CidrEntry[] = []
+  if (!Array.isArray(rules)) return { rules: out, atoms, podPeers, cidr4, cidr6 }
   rules.forEach((rule: unknown, i) => {
     const rp = `${path}[${i}]`
     const r: Record<string, unknown> = isObject(rule) ? rule : {}
@@ -131,12 +137,14 @@ function compileDirection(rules: unknown, path: string, peersField: string, brok
     } else if (r.ports !== undefined && r.ports !== null && !Array.isArray(r.ports)) ports = [INVALID_PORT]
     const n = (peers?.length || 1) * (ports?.length || 1)
     peers?.forEach((peer, j) => {
-      if (peer.kind === 'pods' && peer.podSel !== null && !peer.podSel.empty) podPeers.push({ peer, base: atoms + j * (ports?.length || 1) })
+      const base = atoms + j * (ports?.length || 1)
+      if (peer.kind === 'pods' && peer.podSel !== null && !peer.podSel.empty) podPeers.push({ peer, base })
+      else if (peer.kind === 'ipblock') (peer.cidr!.family === 4 ? cidr4 : cidr6).push({ base, ports, cidr: peer.cidr!, except: peer.except })
     })
     out.push({ peers, ports, atoms: n, base: atoms })
     atoms += n
   })
-  return { rules: out, atoms, podPeers }
+  return { rules: out, atoms, podPeers, cidr4, cidr6 }
 }
 
 /** The common case, a valid policy: no per-element path strings are built. */

@@ -26,12 +26,12 @@ export interface ResolvedDirection {
   readonly byNs: PeerGroup[]
   /** Peers matching specific identities (members: identity ids). */
   readonly byId: PeerGroup[]
-  readonly cidr4: CidrEntry[]
-  readonly cidr6: CidrEntry[]
+  readonly cidr4: readonly CidrEntry[]
+  readonly cidr6: readonly CidrEntry[]
 }
 
 export function resolveDirection(cp: CompiledPolicy, dir: CompiledDirection, index: ClusterIndex): ResolvedDirection {
-  const out: ResolvedDirection = { anyPeer: [], anyPod: [], byNs: [], byId: [], cidr4: [], cidr6: [] }
+  const out: ResolvedDirection = { anyPeer: [], anyPod: [], byNs: [], byId: [], cidr4: dir.cidr4, cidr6: dir.cidr6 }
   for (const rule of dir.rules) {
     if (rule.peers === null) {
       out.anyPeer.push({ base: rule.base, ports: rule.ports })
@@ -40,11 +40,7 @@ export function resolveDirection(cp: CompiledPolicy, dir: CompiledDirection, ind
     const width = rule.ports?.length || 1
     rule.peers.forEach((peer, j) => {
       const e: PortEntry = { base: rule.base + j * width, ports: rule.ports }
-      if (peer.kind === 'ipblock') {
-        const c: CidrEntry = { base: e.base, ports: e.ports, cidr: peer.cidr!, except: peer.except }
-        ;(peer.cidr!.family === 4 ? out.cidr4 : out.cidr6).push(c)
-        return
-      }
+      if (peer.kind === 'ipblock') return // dir.cidr4 / dir.cidr6
       if (peer.kind !== 'pods') return
       // Absent namespaceSelector: the policy's own namespace. Empty: every namespace.
       const allNs = peer.nsSel !== null && peer.nsSel.empty
