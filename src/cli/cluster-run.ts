@@ -3,7 +3,8 @@
 // turning a probe's "ns/name" endpoints into the IPs of a flow.
 import { isIP } from 'node:net'
 import type { ClusterState, FlowKey, PodInfo, PolicyProtocol, ValidationIssue } from '../api/types.js'
-import { PolicyEngine } from '../engine/index.js'
+import { AuditingEvaluator } from '../agent/audit-evaluator.js'
+import type { PolicyEngine } from '../engine/index.js'
 import type { ClusterFile, ClusterStep, Probe } from '../model/cluster-file.js'
 import { InputError } from '../model/errors.js'
 import type { LoadedCluster } from '../model/load-cluster.js'
@@ -15,11 +16,14 @@ export const ENGINE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'deny-node-traffic': { type: 'boolean', help: 'do not exempt traffic between a pod and its own node (kubelet probes)' },
   node: { type: 'string', value: 'NAME', help: 'enforce as the agent on this node would (other nodes\' pods: "not-local")' },
   'node-ip': { type: 'string', value: 'IP', multiple: true, help: 'an IP of that node (repeatable): pod <-> node traffic is "node-local"' },
+  'audit-all': { type: 'boolean', help: 'every policy in audit mode, as the agent\'s --audit-all: would-be denials are reported ("audit": true) but allowed; per policy: annotation netpol.dev/audit: "true"' },
 }
 
 export type EngineOptions = ConstructorParameters<typeof PolicyEngine>[0]
+/** Engine options, and audit mode for every policy (the agent's --audit-all). */
+export type RunOptions = NonNullable<EngineOptions> & { auditAll?: boolean }
 
-export function engineOptions(args: ParsedArgs): NonNullable<EngineOptions> {
+export function engineOptions(args: ParsedArgs): RunOptions {
   const node = stringFlag(args, 'node')
   const nodeIPs = (args.flags['node-ip'] as string[] | undefined) ?? []
   for (const ip of nodeIPs) if (!isIP(ip)) throw new UsageError(`option --node-ip: "${ip}" is not an IP address`)
@@ -28,21 +32,24 @@ export function engineOptions(args: ParsedArgs): NonNullable<EngineOptions> {
     ...(nodeIPs.length > 0 ? { nodeIPs } : {}),
     allowNodeTraffic: !boolFlag(args, 'deny-node-traffic'),
     ipBlockMatchesPodIPs: !boolFlag(args, 'no-ipblock-pod-ips'),
+    ...(boolFlag(args, 'audit-all') ? { auditAll: true } : {}),
   }
 }
 
 /**
  * Calls `each` with an engine holding each step's state in turn. Steps after the first reach the
- * engine as deltas from the ClusterStore, exercising the incremental path the agent uses.
+ * engine as deltas from the ClusterStore, exercising the incremental path the agent uses. The
+ * engine is the agent's AuditingEvaluator, so audit mode (annotation or auditAll) decides alike.
  * Returns the problems the engine reported along the way (each once).
  */
 export async function forEachStep(
   cluster: ClusterFile,
-  options: EngineOptions,
-  each: (step: ClusterStep, engine: PolicyEngine, index: number) => void | Promise<void>,
+  options: RunOptions | undefined,
+  each: (step: ClusterStep, engine: AuditingEvaluator, index: number) => void | Promise<void>,
 ): Promise<ValidationIssue[]> {
-  const engine = new PolicyEngine(options)
+  const { auditAll, ...engineOptions } = options ?? {}
   const store = new ClusterStore()
+  const engine = new AuditingEvaluator(engineOptions, { auditAll, snapshot: () => store.state() })
   const issues = new Map<string, ValidationIssue>()
   for (let i = 0; i < cluster.steps.length; i++) {
     const step = cluster.steps[i]!

@@ -1,6 +1,6 @@
 // `netpol replay`: a packet capture through a cluster's compiled policies, flow by flow.
 import type { ClusterState } from '../api/types.js'
-import type { PolicyEngine } from '../engine/index.js'
+import type { AuditingEvaluator } from '../agent/audit-evaluator.js'
 import { loadCluster } from '../model/load-cluster.js'
 import type { ReplayFlow } from '../replay/flow-table.js'
 import { replayCapture, type ReplayReport } from '../replay/replay.js'
@@ -28,7 +28,9 @@ A TCP connection opened again after RST/FIN, or a UDP/ICMP flow idle past conntr
 is decided again. ICMP echo request and reply are one flow (by echo identifier); protocols without
 ports are decided with port 0, as the dataplane does; later fragments are counted, not decided. A capture starting mid-connection is decided from its first packet seen, as
 conntrack would (marked "midstream"). The per-policy summary counts flows a policy's rule
-allowed, and denied flows on a side it isolates.
+allowed, and denied flows on a side it isolates. Policies in audit mode (annotation
+netpol.dev/audit: "true", or --audit-all) do not deny: their flows pass as "AUDIT would deny"
+("audit": true in --json, counted as audit per policy).
 
 exit status: 0 the whole capture was replayed; 1 the capture is truncated or corrupt (the
 flows before the bad byte offset are still reported); 2 on bad input or usage.
@@ -44,7 +46,7 @@ example:
     if (step > cluster.steps.length) throw new UsageError(`option --step: the cluster has ${cluster.steps.length} step(s)`)
     let report: ReplayReport | undefined
     let failure: Error | undefined
-    await forEachStep({ ...cluster, steps: cluster.steps.slice(0, step) }, engineOptions(args), async (s, engine: PolicyEngine, i) => {
+    await forEachStep({ ...cluster, steps: cluster.steps.slice(0, step) }, engineOptions(args), async (s, engine: AuditingEvaluator, i) => {
       if (i !== step - 1) return
       try {
         report = await replayCapture(capture, engine, podNames(s.state))
@@ -84,10 +86,10 @@ function endpoint(e: ReplayFlow['src'], ports: boolean): string {
 
 export function text(r: ReplayReport): string {
   const s = r.summary
-  const lines = [`${r.file}: ${r.linkName ?? 'unknown link type'}, ${r.packets} packet(s), ${s.flows} flow(s): ${s.allowed} allowed, ${s.denied} denied`, '']
+  const lines = [`${r.file}: ${r.linkName ?? 'unknown link type'}, ${r.packets} packet(s), ${s.flows} flow(s): ${s.allowed} allowed${s.audit ? ` (${s.audit} audit: policies in audit mode would deny)` : ''}, ${s.denied} denied`, '']
   for (const f of r.flows) {
     const ports = f.protocol === 'TCP' || f.protocol === 'UDP' || f.protocol === 'SCTP'
-    const verdict = f.verdict === 'allow' ? 'ALLOW' : 'DENY '
+    const verdict = f.audit ? 'AUDIT would deny' : f.verdict === 'allow' ? 'ALLOW' : 'DENY '
     const pk = `${f.packets.forward + f.packets.reply} packet(s) (${f.packets.forward} ->, ${f.packets.reply} <-)`
     lines.push(`#${f.id} ${verdict} ${f.protocol} ${endpoint(f.src, ports)} -> ${endpoint(f.dst, ports)}  ${pk}, first #${f.firstPacket}${f.midstream ? ', midstream' : ''}`)
     const sides = ([['egress', f.egress], ['ingress', f.ingress]] as const).map(([d, v]) => `${d}: ${sideText(v, d)}`)
@@ -96,7 +98,7 @@ export function text(r: ReplayReport): string {
   if (s.policies.length > 0) {
     lines.push('', 'flows per policy:')
     const w = Math.max(...s.policies.map((p) => p.policy.length))
-    for (const p of s.policies) lines.push(`  ${p.policy.padEnd(w)}  allowed ${p.allowed}  denied ${p.denied}`)
+    for (const p of s.policies) lines.push(`  ${p.policy.padEnd(w)}  allowed ${p.allowed}  denied ${p.denied}${p.audit ? `  audit ${p.audit}` : ''}`)
   }
   const notIsolated = r.flows.filter((f) => !['rule', 'no-rule-matched'].includes(f.egress.reason) && !['rule', 'no-rule-matched'].includes(f.ingress.reason)).length
   lines.push('', `packets: ${s.packetsAllowed} passed, ${s.packetsDenied} dropped; flows no policy applied to: ${notIsolated}`)

@@ -9,14 +9,14 @@ import { boolFlag, intFlag, stringFlag, UsageError, type Command, type CommandIO
 export const tapCommand: Command = {
   name: 'tap',
   summary: "Follow a running agent's verdict log (which rule allowed or denied each new connection), or read a saved one.",
-  usage: '[--socket PATH | --file FILE [--since WHEN]] [--pod NS/NAME] [--namespace NS] [--verdict allow|deny] [--policy NS/NAME] [--port N] [--protocol P] [--json] [--count N]',
+  usage: '[--socket PATH | --file FILE [--since WHEN]] [--pod NS/NAME] [--namespace NS] [--verdict allow|deny|audit] [--policy NS/NAME] [--port N] [--protocol P] [--json] [--count N]',
   flags: {
     socket: { type: 'string', value: 'PATH', help: `the agent's control socket (default ${agentDefaults().controlSocket})` },
     file: { type: 'string', value: 'FILE', help: 'read a saved tap log (the agent\'s --tap-file) and its rotations FILE.N … FILE.1 instead' },
     since: { type: 'string', value: 'WHEN', help: 'with --file: only records from WHEN on: a duration back from now (90s, 15m, 2h, 1d) or a date/time' },
     pod: { type: 'string', value: 'NS/NAME', help: 'records where either endpoint is this pod' },
     namespace: { type: 'string', value: 'NS', help: 'records where either endpoint is a pod of this namespace' },
-    verdict: { type: 'string', value: 'allow|deny', help: 'only allowed or only denied connections' },
+    verdict: { type: 'string', value: 'allow|deny|audit', help: 'only allowed, only denied, or only audit (would be denied by policies in audit mode; they passed) connections' },
     policy: { type: 'string', value: 'NS/NAME', help: 'records this policy decided: its rule allowed a side, or it isolates a side' },
     port: { type: 'string', value: 'N', help: 'destination port' },
     protocol: { type: 'string', value: 'P', help: 'TCP, UDP, SCTP, ICMP or ICMPv6' },
@@ -27,6 +27,8 @@ export const tapCommand: Command = {
   details: `Each line is one verdict the agent gave a new connection: time (UTC), ALLOW/DENY, protocol,
 source -> destination (pod names where the IP is a pod's), and the deciding reason per side:
 "allowed by NS/POLICY spec.ingress[R] from[P] ports[Q]", or "isolated by …, no rule matched".
+AUDIT lines are connections that passed but policies in audit mode (agent --audit-all, or the
+annotation netpol.dev/audit: "true") would deny: the reason is that would-be denial.
 Lines saying "... N record(s) dropped" mark records lost under load (packets are never slowed).
 Follow up a DENY with 'netpol explain' for the whole account and what would allow it.
 

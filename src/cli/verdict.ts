@@ -19,7 +19,9 @@ export const verdictCommand: Command = {
   {"steps":[{"results":[{"from":"x/a","to":"y/b","port":80,"protocol":"TCP","allowed":true,
                          "egress":{"allowed":true,"reason":"not-isolated"},"ingress":{...}}]}]}
 one entry in "steps" per state of the file (one for a single-state file or manifests), results in
-probe order. "expect" in the file is not consulted. A probe addresses the destination pod's first
+probe order. A connection that policies in audit mode (annotation netpol.dev/audit: "true", or
+--audit-all) would deny is allowed, with "audit": true and the would-be denial as its reasons
+(the denying side says "audit": true). "expect" in the file is not consulted. A probe addresses the destination pod's first
 IP, from the source pod's IP of the same family. Manifests have no probes: use --probe-from/--probe-to.
 Policies the API server would reject (invalidPolicies, or invalid ones in manifests) are left out.
 
@@ -41,7 +43,9 @@ example:
         const flow = flowOf(step.state, probe, adHoc ? 'probe' : `file ${path}: step ${i + 1} probes[${j}]`)
         const v = engine.classify(flow)
         if (!v.allowed) denied = true
-        return { from: probe.from, to: probe.to, port: probe.port, protocol: probe.protocol, allowed: v.allowed, egress: v.egress, ingress: v.ingress }
+        // Audit mode: allowed, and the sides say what the audit-mode policies would deny.
+        const audit = v.egress.audit === true || v.ingress.audit === true
+        return { from: probe.from, to: probe.to, port: probe.port, protocol: probe.protocol, allowed: v.allowed, ...(audit ? { audit: true } : {}), egress: v.egress, ingress: v.ingress }
       })
       steps.push({ results })
     })

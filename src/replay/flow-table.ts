@@ -21,6 +21,8 @@ export interface ReplayFlow {
   src: TapEndpoint
   dst: TapEndpoint
   verdict: 'allow' | 'deny'
+  /** Allowed, but policies in audit mode would deny it: egress/ingress describe that denial. */
+  audit?: true
   egress: SideVerdict
   ingress: SideVerdict
   generation: number
@@ -132,6 +134,7 @@ export class FlowTable {
       src: endpoint(src, ports ? pkt.srcPort : 0),
       dst: endpoint(dst, port),
       verdict: slot.allowed ? 'allow' : 'deny',
+      ...(slot.audit ? { audit: true as const } : {}),
       egress: v.egress,
       ingress: v.ingress,
       generation: slot.generation,

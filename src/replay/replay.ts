@@ -13,6 +13,8 @@ export interface PolicyCount {
   allowed: number
   /** Denied flows on a side it isolates (no rule of any isolating policy matched). */
   denied: number
+  /** Flows it would deny as a policy in audit mode (they passed); only when there are any. */
+  audit?: number
 }
 
 export interface Undecodable {
@@ -31,6 +33,8 @@ export interface ReplayReport {
     flows: number
     allowed: number
     denied: number
+    /** Of the allowed flows: those policies in audit mode would deny (only when there are any). */
+    audit?: number
     /** Packets given each verdict (what the kernel would have passed or dropped). */
     packetsAllowed: number
     packetsDenied: number
@@ -101,6 +105,8 @@ export async function replayCapture(file: string, engine: PolicyEvaluator, podNa
       undecodable,
     },
   }
+  const audit = flows.filter((f) => f.audit === true).length
+  if (audit > 0) report.summary.audit = audit
   if (result.error) report.error = { offset: result.error.offset, message: result.error.message }
   return report
 }
@@ -120,7 +126,11 @@ function perPolicy(flows: readonly ReplayFlow[]): PolicyCount[] {
       if (s.reason === 'no-rule-matched') for (const p of s.isolatedBy ?? []) deniedBy.add(p)
     }
     for (const p of allowedBy) get(p).allowed++
-    for (const p of deniedBy) get(p).denied++
+    for (const p of deniedBy) {
+      const c = get(p)
+      if (f.audit) c.audit = (c.audit ?? 0) + 1
+      else c.denied++
+    }
   }
   return [...counts.values()].sort((a, b) => a.policy.localeCompare(b.policy))
 }

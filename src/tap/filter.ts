@@ -7,7 +7,8 @@ export interface TapFilter {
   pod?: string
   /** Either endpoint is a pod of this namespace. */
   namespace?: string
-  verdict?: 'allow' | 'deny'
+  /** 'audit': only would-be denials of audit-mode policies (the traffic passed; 'allow' includes them). */
+  verdict?: 'allow' | 'deny' | 'audit'
   /** "ns/name": the policy decided a side (allowed by its rule) or isolates a side that denied. */
   policy?: string
   /** Destination port (only a connection's first packets are queued: the destination is the service). */
@@ -33,7 +34,8 @@ export function parseFilter(get: (key: string) => string | undefined): TapFilter
     const v = verdict.toLowerCase()
     if (v === 'allow' || v === 'allowed') f.verdict = 'allow'
     else if (v === 'deny' || v === 'denied') f.verdict = 'deny'
-    else throw new Error(`verdict: "${verdict}" is not allow or deny`)
+    else if (v === 'audit') f.verdict = 'audit'
+    else throw new Error(`verdict: "${verdict}" is not allow, deny or audit`)
   }
   const policy = get('policy')
   if (policy !== undefined) {
@@ -67,7 +69,7 @@ export function isEmptyFilter(f: TapFilter): boolean {
 }
 
 export function matches(f: TapFilter, r: TapRecord): boolean {
-  if (f.verdict !== undefined && r.verdict !== f.verdict) return false
+  if (f.verdict !== undefined && (f.verdict === 'audit' ? r.audit !== true : r.verdict !== f.verdict)) return false
   if (f.port !== undefined && r.dst.port !== f.port) return false
   if (f.protocol !== undefined && r.protocol.toUpperCase() !== f.protocol) return false
   if (f.pod !== undefined && r.src.pod !== f.pod && r.dst.pod !== f.pod) return false

@@ -2,7 +2,7 @@
 import type { SideVerdict } from '../api/types.js'
 import type { TapDropNotice, TapEndpoint, TapRecord } from './tap-record.js'
 
-const C = { red: '\x1b[31m', green: '\x1b[32m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' }
+const C = { red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' }
 
 function endpoint(e: TapEndpoint, withPort: boolean): string {
   const host = e.pod ?? (e.ip.includes(':') ? `[${e.ip}]` : e.ip)
@@ -18,7 +18,7 @@ export function sideText(s: SideVerdict, dir: 'egress' | 'ingress'): string {
       return `allowed by ${s.policy ?? '?'} spec.${dir}[${s.rule ?? '?'}]${peer}${port}`
     }
     case 'no-rule-matched':
-      return `isolated by ${(s.isolatedBy ?? []).join(', ') || '?'}, no rule matched`
+      return `isolated by ${(s.isolatedBy ?? []).join(', ') || '?'}, no rule matched${s.audit ? ' (audit mode: not enforced)' : ''}`
     case 'not-isolated': return 'not isolated'
     case 'not-a-pod': return 'not a pod'
     case 'not-local': return 'pod on another node'
@@ -31,12 +31,12 @@ export function sideText(s: SideVerdict, dir: 'egress' | 'ingress'): string {
 export function formatRecord(r: TapRecord, color: boolean): string {
   const paint = (code: string, s: string) => (color ? `${code}${s}${C.reset}` : s)
   const time = r.time.slice(11, 23)
-  const verdict = r.verdict === 'allow' ? paint(C.green, 'ALLOW') : paint(C.red + C.bold, 'DENY ')
+  const verdict = r.audit ? paint(C.yellow + C.bold, 'AUDIT would deny') : r.verdict === 'allow' ? paint(C.green, 'ALLOW') : paint(C.red + C.bold, 'DENY ')
   const ports = r.protocol === 'TCP' || r.protocol === 'UDP' || r.protocol === 'SCTP'
   const flow = `${r.protocol} ${endpoint(r.src, ports)} -> ${endpoint(r.dst, ports)}`
-  // A denied record leads with the side(s) that denied; an allowed one shows both.
+  // A denied (or audit: would-be denied) record leads with the side(s) that denied; an allowed one shows both.
   const sides = ([['egress', r.egress], ['ingress', r.ingress]] as const)
-    .filter(([, s]) => r.verdict === 'allow' || !s.allowed)
+    .filter(([, s]) => (r.verdict === 'allow' && !r.audit) || !s.allowed)
     .map(([dir, s]) => `${dir}: ${sideText(s, dir)}`)
   const tail = [`gen ${r.generation}`, ...(r.fromCache ? ['cached'] : []), ...(r.stale ? ['stale'] : []), ...(r.node ? [r.node] : [])]
   return `${paint(C.dim, time)} ${verdict} ${flow}  ${sides.join('; ')}  ${paint(C.dim, `(${tail.join(', ')})`)}`

@@ -22,6 +22,7 @@ const POD = b(',"pod":')
 const PROTOCOL = b(',"protocol":"')
 const VERDICT_ALLOW = b('","verdict":"allow","directions":')
 const VERDICT_DENY = b('","verdict":"deny","directions":')
+const VERDICT_AUDIT = b('","verdict":"allow","audit":true,"directions":')
 const DIRECTIONS = ['[]', '["egress"]', '["ingress"]', '["egress","ingress"]'].map(b)
 const EGRESS = b(',"egress":')
 const INGRESS = b(',"ingress":')
@@ -33,8 +34,9 @@ export class LineEncoder {
   /** Scratch for one line; a line is < 1 KiB unless pod or policy names are huge. */
   private buf = Buffer.allocUnsafe(4096)
   private readonly nodePart: Buffer
-  private readonly sides = [new Map<number, Buffer>(), new Map<number, Buffer>()]
-  private readonly stale = [new Map<number, boolean>(), new Map<number, boolean>()]
+  /** Egress, ingress, then both again for audit slots (their refs are the auditing engine's). */
+  private readonly sides = [new Map<number, Buffer>(), new Map<number, Buffer>(), new Map<number, Buffer>(), new Map<number, Buffer>()]
+  private readonly stale = [new Map<number, boolean>(), new Map<number, boolean>(), new Map<number, boolean>(), new Map<number, boolean>()]
   private readonly pods4 = new Map<number, Buffer>()
   private readonly pods6 = new Map<string, Buffer>()
   private podsGeneration = -1
@@ -55,9 +57,10 @@ export class LineEncoder {
     let dirs = 0
     if (slot.egressCode === NOT_SYNCED || slot.ingressCode === NOT_SYNCED) eJson = iJson = NOT_SYNCED_JSON
     else {
-      eJson = this.side(0, slot.egressCode, slot.egressRef, slot)
-      iJson = this.side(1, slot.ingressCode, slot.ingressRef, slot)
-      stale = this.stale[0]!.get(sideKey(slot.egressCode, slot.egressRef)) === true || this.stale[1]!.get(sideKey(slot.ingressCode, slot.ingressRef)) === true
+      const m = slot.audit ? 2 : 0
+      eJson = this.side(m, slot.egressCode, slot.egressRef, slot)
+      iJson = this.side(m + 1, slot.ingressCode, slot.ingressRef, slot)
+      stale = this.stale[m]!.get(sideKey(slot.egressCode, slot.egressRef)) === true || this.stale[m + 1]!.get(sideKey(slot.ingressCode, slot.ingressRef)) === true
       if (slot.egressCode === RULE || slot.egressCode === NO_RULE) dirs |= 1
       if (slot.ingressCode === RULE || slot.ingressCode === NO_RULE) dirs |= 2
     }
@@ -89,7 +92,7 @@ export class LineEncoder {
     buf[o++] = 0x7d
     o += PROTOCOL.copy(buf, o)
     o += this.protocol(raw.proto).copy(buf, o)
-    o += (slot.allowed ? VERDICT_ALLOW : VERDICT_DENY).copy(buf, o)
+    o += (!slot.allowed ? VERDICT_DENY : slot.audit ? VERDICT_AUDIT : VERDICT_ALLOW).copy(buf, o)
     o += DIRECTIONS[dirs]!.copy(buf, o)
     o += EGRESS.copy(buf, o)
     o += eJson.copy(buf, o)
@@ -105,7 +108,8 @@ export class LineEncoder {
     return buf.subarray(0, o)
   }
 
-  private side(which: 0 | 1, code: number, ref: number, slot: VerdictSlot): Buffer {
+  /** which: 0 egress, 1 ingress; +2 for audit slots. */
+  private side(which: number, code: number, ref: number, slot: VerdictSlot): Buffer {
     const k = sideKey(code, ref)
     const memo = this.sides[which]!
     let j = memo.get(k)
@@ -115,7 +119,7 @@ export class LineEncoder {
         this.stale[which]!.clear()
       }
       const v = this.ctx.describe(slot)
-      const s: SideVerdict = which === 0 ? v.egress : v.ingress
+      const s: SideVerdict = (which & 1) === 0 ? v.egress : v.ingress
       memo.set(k, (j = Buffer.from(JSON.stringify(s))))
       // A rule/no-rule side always names its isolating policies unless its table is gone.
       this.stale[which]!.set(k, (s.reason === 'rule' || s.reason === 'no-rule-matched') && !(s.isolatedBy && s.isolatedBy.length > 0))

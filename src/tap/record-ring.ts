@@ -15,7 +15,7 @@ const W_TIME = 0 // f64, words 0-1
 const W_SRC = 2 // 16 bytes (IPv4: the first 4)
 const W_DST = 6 // 16 bytes
 const W_PORTS = 10 // srcPort << 16 | dstPort
-const W_FLAGS = 11 // proto | family(6) << 8 | allowed << 9 | fromCache << 10 | egressCode << 12 | ingressCode << 16
+const W_FLAGS = 11 // proto | family(6) << 8 | allowed << 9 | fromCache << 10 | audit << 11 | egressCode << 12 | ingressCode << 16
 const W_GEN = 12
 const W_EXTRA = 13 // TCP flags, or ICMP type << 8 | code
 const W_EREF = 14 // f64, words 14-15
@@ -99,7 +99,7 @@ export class RecordRing {
       }
     }
     w[base + W_PORTS] = (pkt.srcPort << 16) | pkt.dstPort
-    w[base + W_FLAGS] = pkt.proto | (pkt.family === 6 ? 0x100 : 0) | (slot.allowed ? 0x200 : 0) | (fromCache ? 0x400 : 0) |
+    w[base + W_FLAGS] = pkt.proto | (pkt.family === 6 ? 0x100 : 0) | (slot.allowed ? 0x200 : 0) | (fromCache ? 0x400 : 0) | (slot.audit ? 0x800 : 0) |
       ((slot.egressCode & 0xf) << 12) | ((slot.ingressCode & 0xf) << 16)
     this.f64[(base + W_EREF) >> 1] = slot.egressRef
     this.f64[(base + W_IREF) >> 1] = slot.ingressRef
@@ -138,6 +138,7 @@ export class RecordRing {
     out.icmpCode = out.proto === 1 || out.proto === 58 ? extra & 255 : 0
     const slot = out.slot
     slot.allowed = (flags & 0x200) !== 0
+    slot.audit = (flags & 0x800) !== 0
     slot.egressCode = (flags >>> 12) & 0xf
     slot.ingressCode = (flags >>> 16) & 0xf
     slot.egressRef = this.f64[(base + W_EREF) >> 1]!

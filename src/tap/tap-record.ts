@@ -21,6 +21,11 @@ export interface TapRecord {
   /** TCP, UDP, SCTP, ICMP, ICMPv6, or the IP protocol number as text. */
   protocol: string
   verdict: 'allow' | 'deny'
+  /**
+   * Audit mode: allowed (the traffic passed), but policies in audit mode would have denied it;
+   * egress/ingress then describe that would-be denial (the denying side(s) say `audit: true`).
+   */
+  audit?: true
   /** Sides on which a policy isolates the pod (where a rule had to match). */
   directions: ('egress' | 'ingress')[]
   egress: SideVerdict
@@ -88,6 +93,9 @@ const NONE = 0xffffffff // "no pod" in the pod-name cache
 export class TapFormatter {
   private readonly egressSides = new Map<number, SideVerdict>()
   private readonly ingressSides = new Map<number, SideVerdict>()
+  /** Audit slots' refs point into the auditing engine's tables: memoised apart. */
+  private readonly auditEgressSides = new Map<number, SideVerdict>()
+  private readonly auditIngressSides = new Map<number, SideVerdict>()
   private readonly pods = new Map<string, string | number>()
   private podsGeneration = -1
   private second = -1
@@ -102,16 +110,18 @@ export class TapFormatter {
     else {
       const ek = sideKey(slot.egressCode, slot.egressRef)
       const ik = sideKey(slot.ingressCode, slot.ingressRef)
-      let e = this.egressSides.get(ek)
-      let i = this.ingressSides.get(ik)
+      const egressSides = slot.audit ? this.auditEgressSides : this.egressSides
+      const ingressSides = slot.audit ? this.auditIngressSides : this.ingressSides
+      let e = egressSides.get(ek)
+      let i = ingressSides.get(ik)
       if (e === undefined || i === undefined) {
-        if (this.egressSides.size + this.ingressSides.size > 100_000) {
-          this.egressSides.clear()
-          this.ingressSides.clear()
+        if (egressSides.size + ingressSides.size > 100_000) {
+          egressSides.clear()
+          ingressSides.clear()
         }
         const v = this.ctx.describe(slot)
-        this.egressSides.set(ek, (e = v.egress))
-        this.ingressSides.set(ik, (i = v.ingress))
+        egressSides.set(ek, (e = v.egress))
+        ingressSides.set(ik, (i = v.ingress))
       }
       egress = e
       ingress = i
@@ -131,6 +141,7 @@ export class TapFormatter {
       dst: dstPod !== undefined ? { ip: dstIp, port: raw.dstPort, pod: dstPod } : { ip: dstIp, port: raw.dstPort },
       protocol: protocolName(raw.proto),
       verdict: slot.allowed ? 'allow' : 'deny',
+      ...(slot.audit ? { audit: true as const } : {}),
       directions,
       egress,
       ingress,
