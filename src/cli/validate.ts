@@ -7,6 +7,7 @@ import { inputErrorDetail } from '../model/fields.js'
 import { isClusterFileObject, peekRoot } from '../model/load-cluster.js'
 import { listManifestFiles } from '../model/manifest-parse.js'
 import { convertFile, inFile } from '../model/manifests.js'
+import { validateAnnotations } from '../validate/annotations.js'
 import { policyObjectName, validateNetworkPolicy } from '../validate/network-policy.js'
 import { boolFlag, type Command } from './command.js'
 
@@ -84,7 +85,7 @@ function clusterFileFindings(cluster: ReturnType<typeof parseClusterFile>, file:
     seen.add(key)
   }
   for (const step of cluster.steps) {
-    for (const p of step.state.policies) for (const i of validateNetworkPolicy(p)) add(inFile(file, i))
+    for (const p of step.state.policies) for (const i of [...validateNetworkPolicy(p), ...validateAnnotations(p)]) add(inFile(file, i))
     for (const { reason, policy } of step.invalidPolicies) {
       const issues = validateNetworkPolicy(policy).map((i) => inFile(file, i))
       const errs = issues.filter((i) => i.severity === 'error')

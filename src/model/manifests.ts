@@ -4,6 +4,7 @@
 // left out, as the API server would reject them.
 import { readFile } from 'node:fs/promises'
 import type { ClusterState, NamespaceInfo, NetworkPolicy, PodInfo, ValidationIssue } from '../api/types.js'
+import { validateAnnotations } from '../validate/annotations.js'
 import { validateNetworkPolicy } from '../validate/network-policy.js'
 import { InputError } from './errors.js'
 import { inputErrorDetail, isObject } from './fields.js'
@@ -76,7 +77,8 @@ export function convertFile(text: string, file: string): FileObjects {
       else if (kind === 'Pod') out.pods.push(podFromObject(object))
       else {
         const policy = policyFromObject(object)
-        const issues = validateNetworkPolicy(policy).map((i) => inFile(file, i))
+        // The engine validates the spec again; our annotations only here (warnings: never rejected).
+        const issues = [...validateNetworkPolicy(policy), ...validateAnnotations(policy)].map((i) => inFile(file, i))
         out.issues.push(...issues)
         const firstError = issues.find((i) => i.severity === 'error')
         if (firstError) {
