@@ -5,7 +5,8 @@ import type { Labels, NamespaceInfo, NetworkPolicy, PodInfo, ValidationIssue } f
 import { ClusterIndex, type Identity, type PodEntry, type PodState } from './cluster-index.js'
 import { compilePolicy, policyKeyOf, type CompiledPolicy } from './policy.js'
 import { joinBroadGroups, leaveGroups, resolveDirection, type ResolvedDirection } from './resolve.js'
-import { Table, type Dir } from './table.js'
+import type { Dir, Table } from './table.js'
+import { TableRegistry } from './table-registry.js'
 
 export interface PolicyState {
   readonly cp: CompiledPolicy
@@ -25,12 +26,7 @@ export class Compiler {
   readonly pods = new Map<string, PodState>()
   readonly policies = new Map<string, PolicyState>()
   readonly policiesByNs = new Map<string, Set<PolicyState>>()
-  /** Live tables by signature, their users, and which tables contain a policy. */
-  readonly tables = new Map<string, Table>()
-  readonly tablesById = new Map<number, Table>()
-  private readonly users = new Map<Table, Set<Identity>>()
-  private readonly tablesByPolicy = new Map<string, Set<Table>>()
-  private nextTable = 1
+  readonly tables = new TableRegistry()
 
   // Work queued by the current batch.
   private dirtyPolicies = new Set<PolicyState>()
@@ -217,7 +213,7 @@ export class Compiler {
   }
 
   private rebuildTablesOf(key: string): void {
-    for (const t of this.tablesByPolicy.get(key) ?? []) this.staleTables.add(t)
+    for (const t of this.tables.containing(key)) this.staleTables.add(t)
   }
   private staleTables = new Set<Table>()
 
@@ -246,15 +242,14 @@ export class Compiler {
     // that no longer has this direction) is skipped: all its users were selected by that policy,
     // so they are all re-signed below.
     for (const t of this.staleTables) {
-      if (this.tables.get(t.signature) !== t) continue
+      if (!this.tables.isLive(t)) continue
       if (t.policies.some((p) => !this.policies.get(p.key)?.[t.dir])) continue
-      const users = this.users.get(t)!
-      this.replace(t)
+      const users = this.tables.usersOf(t)
+      this.tables.remove(t)
       const nt = this.build(t.dir, t.signature)
-      const nu = this.users.get(nt)!
       for (const id of users) {
         id[t.dir] = nt
-        nu.add(id)
+        this.tables.use(nt, id)
       }
     }
     const pods = this.touchedPods
@@ -264,11 +259,11 @@ export class Compiler {
         const sig = live ? this.signature(id, dir) : ''
         const cur = id[dir]
         if ((cur?.signature ?? '') === sig && (cur === null || this.tables.get(sig) === cur)) continue
-        if (cur) this.release(cur, id)
+        if (cur) this.tables.release(cur, id)
         let t: Table | null = null
         if (sig !== '') {
           t = this.tables.get(sig) ?? this.build(dir, sig)
-          this.users.get(t)!.add(id)
+          this.tables.use(t, id)
         }
         id[dir] = t
       }
@@ -295,36 +290,14 @@ export class Compiler {
   }
 
   private build(dir: Dir, sig: string): Table {
-    const keys = sig.split('\n').slice(1)
-    const parts = keys.map((k) => {
-      const ps = this.policies.get(k)!
-      return { cp: ps.cp, resolved: ps[dir]! }
-    })
-    const t = Table.build(this.nextTable++, dir, sig, parts, this.index)
-    this.tables.set(sig, t)
-    this.tablesById.set(t.id, t)
-    this.users.set(t, new Set())
-    for (const k of keys) {
-      let s = this.tablesByPolicy.get(k)
-      if (!s) this.tablesByPolicy.set(k, (s = new Set()))
-      s.add(t)
-    }
-    return t
-  }
-
-  /** Unregisters a table (it stays valid for anyone still holding it). */
-  private replace(t: Table): void {
-    this.tables.delete(t.signature)
-    this.tablesById.delete(t.id)
-    this.users.delete(t)
-    for (const p of t.policies) this.tablesByPolicy.get(p.key)?.delete(t)
-  }
-
-  private release(t: Table, id: Identity): void {
-    const u = this.users.get(t)
-    if (!u) return
-    u.delete(id)
-    if (u.size === 0) this.replace(t)
+    const parts = sig
+      .split('\n')
+      .slice(1)
+      .map((k) => {
+        const ps = this.policies.get(k)!
+        return { cp: ps.cp, resolved: ps[dir]! }
+      })
+    return this.tables.build(dir, sig, parts, this.index)
   }
 }
 

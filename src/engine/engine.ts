@@ -18,9 +18,10 @@ import {
 import type { PodEntry, PodState } from './cluster-index.js'
 import { Compiler } from './compiler.js'
 import { describeSlot, explainFlow, type Explanation } from './describe.js'
-import { Ip4Map } from './ip4-map.js'
+import type { Ip4Map } from './ip4-map.js'
 import { Ip6Map } from './ip6-map.js'
-import { ipv4ToNumber, parseIPv6 } from './ip.js'
+import { ipv4ToNumber, ipv6ToBytes } from './ip.js'
+import { PodAddresses } from './pod-addresses.js'
 import { protocolIndex } from './policy.js'
 import { ATOM_SPACE, type Table } from './table.js'
 
@@ -54,16 +55,14 @@ const HOST_NETWORK = REASON_CODE['host-network']
 export class PolicyEngine implements PolicyEvaluator {
   private gen = 0
   private compiler!: Compiler
-  private readonly v4 = new Ip4Map<PodEntry>()
-  private v6 = new Ip6Map<PodEntry>()
-  /** Every pod claiming an IP (duplicates possible while pods churn); the maps hold the winner. */
-  private readonly ipOwners = new Map<string, PodState | PodState[]>()
+  /** Pod IP maps (see PodAddresses, which the compiler keeps updated), as fields for the packet path. */
+  private v4!: Ip4Map<PodEntry>
+  private v6!: Ip6Map<PodEntry>
   private readonly nodeV4 = new Set<number>()
   private readonly nodeV6 = new Ip6Map<boolean>()
   private readonly allowNode: boolean
   private readonly cidrMatchesPods: boolean
   private readonly scratch = newVerdictSlot()
-  private readonly addr6 = new Uint8Array(32)
 
   constructor(readonly options: EngineOptions = {}) {
     this.allowNode = options.allowNodeTraffic !== false
@@ -72,7 +71,7 @@ export class PolicyEngine implements PolicyEvaluator {
     for (const ip of options.nodeIPs ?? []) {
       const n = ipv4ToNumber(ip)
       if (n >= 0) this.nodeV4.add(n)
-      else if (parseIPv6(ip, new Uint32Array(4)) && this.toBytes6(ip, b, 0)) this.nodeV6.set(b, true)
+      else if (ipv6ToBytes(ip, b, 0)) this.nodeV6.set(b, true)
       else throw new TypeError(`EngineOptions.nodeIPs: "${ip}" is not an IP address`)
     }
     this.reset()
@@ -84,10 +83,10 @@ export class PolicyEngine implements PolicyEvaluator {
 
   private reset(): void {
     this.compiler = new Compiler({ localNode: this.options.localNode })
-    this.compiler.onPodEntry = (pod, added) => this.podEntry(pod, added)
-    this.v4.clear()
-    this.v6 = new Ip6Map<PodEntry>()
-    this.ipOwners.clear()
+    const addresses = new PodAddresses()
+    this.compiler.onPodEntry = (pod, added) => addresses.update(pod, added)
+    this.v4 = addresses.v4
+    this.v6 = addresses.v6
   }
 
   /** Replaces everything with `state`. */
@@ -168,40 +167,6 @@ export class PolicyEngine implements PolicyEvaluator {
   }
 
   // ------------------------------------------------------------------------------ IP indexes
-
-  private podEntry(pod: PodState, added: boolean): void {
-    for (const ip of pod.info.ips) {
-      const cur = this.ipOwners.get(ip)
-      let owners: PodState[] = cur === undefined ? [] : Array.isArray(cur) ? cur : [cur]
-      owners = added ? [...owners.filter((o) => o !== pod), pod] : owners.filter((o) => o !== pod)
-      // One owner per IP is the norm: store it bare, not in an array.
-      if (owners.length === 0) this.ipOwners.delete(ip)
-      else this.ipOwners.set(ip, owners.length === 1 ? owners[0]! : owners)
-      // A real pod wins over hostNetwork pods sharing a node IP; among equals, the newest.
-      let win: PodState | undefined
-      for (const o of owners) if (!win || !o.entry.host || win.entry.host) win = o
-      const n = ipv4ToNumber(ip)
-      if (n >= 0) {
-        if (win) this.v4.set(n, win.entry)
-        else this.v4.delete(n)
-      } else if (this.toBytes6(ip, this.addr6, 0)) {
-        if (win) this.v6.set(this.addr6.subarray(0, 16), win.entry)
-        else this.v6.delete(this.addr6.subarray(0, 16))
-      }
-    }
-  }
-
-  private toBytes6(ip: string, out: Uint8Array, off: number): boolean {
-    const w = new Uint32Array(4)
-    if (!parseIPv6(ip, w)) return false
-    for (let i = 0; i < 4; i++) {
-      out[off + i * 4] = w[i]! >>> 24
-      out[off + i * 4 + 1] = (w[i]! >>> 16) & 255
-      out[off + i * 4 + 2] = (w[i]! >>> 8) & 255
-      out[off + i * 4 + 3] = w[i]! & 255
-    }
-    return true
-  }
 
   // ------------------------------------------------------------------------------- hot path
 
@@ -306,7 +271,7 @@ export class PolicyEngine implements PolicyEvaluator {
     if (s4 >= 0 && d4 >= 0) this.classifyV4(s4, d4, proto, flow.port, this.scratch)
     else {
       const buf = new Uint8Array(32)
-      if (!this.toBytes6(flow.src, buf, 0) || !this.toBytes6(flow.dst, buf, 16)) {
+      if (!ipv6ToBytes(flow.src, buf, 0) || !ipv6ToBytes(flow.dst, buf, 16)) {
         throw new TypeError(`classify: src and dst must be IP addresses of one family, got "${flow.src}" -> "${flow.dst}"`)
       }
       this.classifyV6(buf, 0, 16, proto, flow.port, this.scratch)
@@ -315,7 +280,7 @@ export class PolicyEngine implements PolicyEvaluator {
   }
 
   describe(slot: VerdictSlot): Verdict {
-    return describeSlot(slot, (id) => this.compiler.tablesById.get(id))
+    return describeSlot(slot, (id) => this.compiler.tables.byId.get(id))
   }
 
   /** A multi-line human explanation of one flow's verdict. */

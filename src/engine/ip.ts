@@ -72,6 +72,19 @@ export function parseIPv6(s: string, out: Uint32Array): boolean {
   return true
 }
 
+/** IPv6 text -> 16 bytes at out[off..off+16) (network order). False if not IPv6. */
+export function ipv6ToBytes(ip: string, out: Uint8Array, off: number): boolean {
+  const w = new Uint32Array(4)
+  if (!parseIPv6(ip, w)) return false
+  for (let i = 0; i < 4; i++) {
+    out[off + i * 4] = w[i]! >>> 24
+    out[off + i * 4 + 1] = (w[i]! >>> 16) & 255
+    out[off + i * 4 + 2] = (w[i]! >>> 8) & 255
+    out[off + i * 4 + 3] = w[i]! & 255
+  }
+  return true
+}
+
 export function formatIPv6(words: ArrayLike<number>): string {
   const g: number[] = []
   for (let w = 0; w < 4; w++) g.push(words[w]! >>> 16, words[w]! & 0xffff)
