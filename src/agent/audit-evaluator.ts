@@ -236,7 +236,8 @@ export class AuditingEvaluator implements PolicyEvaluator {
     const [head, ...rest] = audit.text.split('\n')
     const text = [
       own.text.replace(/^(.*?): ALLOWED/, '$1: ALLOWED (AUDIT: policies in audit mode would deny it)'),
-      `Audit mode (logged, not enforced): ${head!.replace(/^.*?: DENIED/, 'would be DENIED')}`,
+      // The auditing engine's own generation would only confuse: the flow's is on the first line.
+      `Audit mode (logged, not enforced): ${head!.replace(/^.*?: DENIED.*$/, 'would be DENIED')}`,
       ...rest.map((l) => `  ${l}`),
     ].join('\n')
     return { verdict: this.classify(flow), text }
