@@ -214,6 +214,7 @@ export class PolicyEngine implements PolicyEvaluator {
       out.ingressRef = t.id * ATOM_SPACE + (atom >= 0 ? atom : 0)
     }
     out.generation = this.gen
+    out.audit = false // this engine only enforces; audit mode wraps it (agent/audit-evaluator.ts)
     return (out.allowed = out.egressCode !== NO_RULE && out.ingressCode !== NO_RULE)
   }
 
@@ -259,6 +260,7 @@ export class PolicyEngine implements PolicyEvaluator {
       out.ingressRef = t.id * ATOM_SPACE + (atom >= 0 ? atom : 0)
     }
     out.generation = this.gen
+    out.audit = false // this engine only enforces; audit mode wraps it (agent/audit-evaluator.ts)
     return (out.allowed = out.egressCode !== NO_RULE && out.ingressCode !== NO_RULE)
   }
 
