@@ -1,8 +1,5 @@
 // Kubeconfigs pointing at a test API server, for the agent (a file) or in-process (a KubeConfig).
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { KubeConfig } from '@kubernetes/client-node'
 
 export const TEST_TOKEN = 'test-token-not-a-secret'
@@ -12,17 +9,10 @@ export interface TestPki {
   readonly cert: string
 }
 
-/** A throwaway self-signed serving certificate for the test API server's addresses. */
-export function makeTestPki(ips: readonly string[] = ['127.0.0.1', '169.254.1.1']): TestPki {
-  const dir = mkdtempSync(join(tmpdir(), 'netpol-pki-'))
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=test-apiserver',
-      '-addext', `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}`], { stdio: 'ignore' })
-    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
+/** The test API server's serving certificate (test/fixtures/kube; no openssl needed at test time). */
+export function makeTestPki(): TestPki {
+  const dir = new URL('../fixtures/kube/', import.meta.url)
+  return { key: readFileSync(new URL('apiserver-key.pem', dir), 'utf8'), cert: readFileSync(new URL('apiserver-cert.pem', dir), 'utf8') }
 }
 
 export function kubeconfigText(server: string, token = TEST_TOKEN, ca?: string): string {

@@ -135,7 +135,8 @@ export class KubeLab {
 
   /** GET a path of the agent's metrics/health endpoint, from inside the node namespace. */
   async http(path: string): Promise<{ code: number; body: string }> {
-    const out = await this.topology.exec(this.topology.nodeNs, ['curl', '-s', '-m', '3', '-w', '\n%{http_code}', `http://${METRICS_ADDRESS}${path}`])
+    const script = `fetch(${JSON.stringify(`http://${METRICS_ADDRESS}${path}`)}, { signal: AbortSignal.timeout(3000) }).then(async (r) => process.stdout.write((await r.text()) + '\\n' + r.status))`
+    const out = await this.topology.exec(this.topology.nodeNs, [process.execPath, '-e', script])
     const i = out.lastIndexOf('\n')
     return { code: Number(out.slice(i + 1)), body: out.slice(0, i) }
   }
