@@ -40,9 +40,14 @@ export interface PodEntry {
   /** Enforced on this node (EngineOptions.localNode). */
   readonly local: boolean
   readonly identity: Identity | null
+  /** identity.id (0 for hostNetwork pods), copied here to save the packet path a hop. */
+  readonly idn: number
   readonly nsId: number
   /** (protocol index << 16 | port) -> nameId*4 + protocol index, for named-port rules. */
   readonly namedPorts: Map<number, number> | null
+  /** The identity's current tables, mirrored here on every swap (one dependent load less). */
+  ingress: Table | null
+  egress: Table | null
 }
 
 export interface PodState {

@@ -69,7 +69,17 @@ export class Compiler {
     const host = live && info.hostNetwork === true
     const identity = live && !host ? this.index.identityFor(ns, info.labels) : null
     const local = identity !== null && (this.options.localNode === undefined || info.nodeName === this.options.localNode)
-    const entry: PodEntry & { pod: PodState } = { pod: undefined as unknown as PodState, host, local, identity, nsId: ns.id, namedPorts: host ? null : this.namedPorts(info) }
+    const entry: PodEntry & { pod: PodState } = {
+      pod: undefined as unknown as PodState,
+      host,
+      local,
+      identity,
+      idn: identity?.id ?? 0,
+      nsId: ns.id,
+      namedPorts: host ? null : this.namedPorts(info),
+      ingress: identity?.ingress ?? null,
+      egress: identity?.egress ?? null,
+    }
     // hostNetwork pods count as outside endpoints: named ports never resolve on them.
     const pod: PodState = { key, info, identity, entry, reported: old?.reported ?? '' }
     entry.pod = pod
@@ -249,6 +259,7 @@ export class Compiler {
       const nt = this.build(t.dir, t.signature)
       for (const id of users) {
         id[t.dir] = nt
+        for (const p of id.pods) p.entry[t.dir] = nt
         this.tables.use(nt, id)
       }
     }
@@ -266,6 +277,7 @@ export class Compiler {
           this.tables.use(t, id)
         }
         id[dir] = t
+        for (const p of id.pods) p.entry[dir] = t
       }
       for (const p of id.pods) pods.add(p)
     }

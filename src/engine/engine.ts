@@ -182,7 +182,7 @@ export class PolicyEngine implements PolicyEvaluator {
     else if (s.host) out.egressCode = HOST_NETWORK
     else if (!s.local) out.egressCode = NOT_LOCAL
     else if (this.allowNode && this.nodeV4.has(dst)) out.egressCode = NODE_LOCAL
-    else if ((t = s.identity!.egress) === null) out.egressCode = NOT_ISOLATED
+    else if ((t = s.egress) === null) out.egressCode = NOT_ISOLATED
     else {
       atom = t.lookupPod(d, pi, dstPort, named)
       if ((d === undefined || d.host || this.cidrMatchesPods) && t.v4 !== null) {
@@ -200,7 +200,7 @@ export class PolicyEngine implements PolicyEvaluator {
     else if (d.host) out.ingressCode = HOST_NETWORK
     else if (!d.local) out.ingressCode = NOT_LOCAL
     else if (this.allowNode && this.nodeV4.has(src)) out.ingressCode = NODE_LOCAL
-    else if ((t = d.identity!.ingress) === null) out.ingressCode = NOT_ISOLATED
+    else if ((t = d.ingress) === null) out.ingressCode = NOT_ISOLATED
     else {
       atom = t.lookupPod(s, pi, dstPort, named)
       if ((s === undefined || s.host || this.cidrMatchesPods) && t.v4 !== null) {
@@ -229,7 +229,7 @@ export class PolicyEngine implements PolicyEvaluator {
     else if (s.host) out.egressCode = HOST_NETWORK
     else if (!s.local) out.egressCode = NOT_LOCAL
     else if (this.allowNode && this.nodeV6.size > 0 && this.nodeV6.get(buf, dstOff) === true) out.egressCode = NODE_LOCAL
-    else if ((t = s.identity!.egress) === null) out.egressCode = NOT_ISOLATED
+    else if ((t = s.egress) === null) out.egressCode = NOT_ISOLATED
     else {
       atom = t.lookupPod(d, pi, dstPort, named)
       if ((d === undefined || d.host || this.cidrMatchesPods) && t.v6 !== null) {
@@ -246,7 +246,7 @@ export class PolicyEngine implements PolicyEvaluator {
     else if (d.host) out.ingressCode = HOST_NETWORK
     else if (!d.local) out.ingressCode = NOT_LOCAL
     else if (this.allowNode && this.nodeV6.size > 0 && this.nodeV6.get(buf, srcOff) === true) out.ingressCode = NODE_LOCAL
-    else if ((t = d.identity!.ingress) === null) out.ingressCode = NOT_ISOLATED
+    else if ((t = d.ingress) === null) out.ingressCode = NOT_ISOLATED
     else {
       atom = t.lookupPod(s, pi, dstPort, named)
       if ((s === undefined || s.host || this.cidrMatchesPods) && t.v6 !== null) {

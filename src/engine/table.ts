@@ -62,7 +62,7 @@ export class Table {
         if (a >= 0 && (best < 0 || a < best)) best = a
       }
     }
-    const idn = peer.identity!.id
+    const idn = peer.idn
     if (this.byId !== null) {
       const m = this.byId.get(idn)
       if (m !== undefined) {
