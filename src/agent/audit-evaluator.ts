@@ -74,6 +74,7 @@ export class AuditingEvaluator implements PolicyEvaluator {
 
   // ------------------------------------------------------------------------------ updates
 
+  /** Replaces everything (the CLI's first step). The agent only applies deltas: a reload restarts table ids. */
   load(state: ClusterState): ApplyResult {
     this.auditKeys.clear()
     this.annotationIssues.clear()
