@@ -106,7 +106,7 @@ t.test('GET /tap with a bad filter is a 400 naming it', async (t) => {
     }).on('error', reject).end()
   })
   t.equal(body.code, 400)
-  t.same(JSON.parse(body.body), { error: 'verdict: "maybe" is not allow or deny' })
+  t.same(JSON.parse(body.body), { error: 'verdict: "maybe" is not allow, deny or audit' })
 })
 
 interface Captured { out: string; err: string }
@@ -141,7 +141,7 @@ t.test('netpol tap: unreachable agent and usage errors', async (t) => {
   t.equal(r.code, 1)
   t.match(r.err, /cannot reach the agent at \/nonexistent\/agent.sock: ENOENT \(is the agent running/)
   const rows: [string[], RegExp][] = [
-    [['tap', '--verdict', 'maybe'], /option --verdict: "maybe" is not allow or deny/],
+    [['tap', '--verdict', 'maybe'], /option --verdict: "maybe" is not allow, deny or audit/],
     [['tap', '--pod', 'web'], /option --pod: "web" is not namespace\/name/],
     [['tap', '--since', '5m'], /--since needs --file/],
     [['tap', '--file', 'x', '--since', 'yesterday-ish'], /"yesterday-ish" is neither a duration/],
