@@ -67,6 +67,8 @@ export class NodeAgent {
   private readonly runner: BoundedFrequencyRunner
   private readonly routes = new RouteWatcher(() => this.runner.request())
   private synced = false
+  /** Some policy is in audit mode (the auditing evaluator classifies). */
+  private auditing = false
   private lastGeneration = 0
   private lastSync: SyncRecord | undefined
   private syncErrors = 0
@@ -190,6 +192,11 @@ export class NodeAgent {
     // The plain engine unless a policy is in audit mode (then both engines classify): swapped here,
     // when an update may have changed the count, never decided per packet.
     this.synced = true
+    const audit = this.engine.auditCount
+    if ((audit > 0) !== this.auditing) {
+      this.auditing = audit > 0
+      this.deps.log.info({ auditPolicies: audit, auditAll: this.config.auditAll }, audit > 0 ? 'audit mode: policies evaluated and logged, not enforced' : 'audit mode off: every policy enforced')
+    }
     this.classifier.setEvaluator(this.engine.active)
     await this.syncRules(false)
     const tookMs = performance.now() - started
