@@ -106,18 +106,22 @@ export class PacketClassifier {
     const port = proto === IPPROTO.TCP || proto === IPPROTO.UDP || proto === IPPROTO.SCTP ? pkt.dstPort : 0
     const cache = this.cache
     let fromCache = false
-    if (cache !== undefined) {
-      const key =
-        pkt.family === 4
-          ? VerdictCache.keyV4(pkt.src4, pkt.dst4, proto, port)
-          : VerdictCache.keyV6(data, pkt.srcOff, pkt.dstOff, proto, port)
-      if (cache.get(key, generation, slot)) fromCache = true
+    if (cache === undefined) {
+      this.classify(pkt, data, proto, port, slot)
+    } else if (pkt.family === 4) {
+      const group = VerdictCache.groupV4(pkt.dst4, proto, port)
+      if (cache.getV4(pkt.src4, group, generation, slot)) fromCache = true
       else {
-        this.classify(pkt, data, proto, port, slot)
-        cache.set(key, slot)
+        this.engine.classifyV4(pkt.src4, pkt.dst4, proto, port, slot)
+        cache.setV4(pkt.src4, group, slot)
       }
     } else {
-      this.classify(pkt, data, proto, port, slot)
+      const key = VerdictCache.keyV6(data, pkt.srcOff, pkt.dstOff, proto, port)
+      if (cache.getV6(key, generation, slot)) fromCache = true
+      else {
+        this.engine.classifyV6(data, pkt.srcOff, pkt.dstOff, proto, port, slot)
+        cache.setV6(key, slot)
+      }
     }
     if (this.sink !== undefined) this.sink.record(pkt, data, slot, fromCache)
     if (slot.allowed) {

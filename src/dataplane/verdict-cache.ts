@@ -24,18 +24,28 @@ export interface VerdictCacheStats {
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
+/** TCP, UDP, SCTP, anything else: two bits, so an IPv4 group key stays an exact integer. */
+function protoIndex(proto: number): number {
+  return proto === 6 ? 0 : proto === 17 ? 1 : proto === 132 ? 2 : 3
+}
+
 export class VerdictCache {
-  private readonly lru: LRUCache<string, CachedVerdict>
+  // IPv4 without strings: a group per (destination, protocol, port) — 50 bits, an exact double —
+  // holding its sources in a Map keyed by the source address. Two number-keyed lookups per packet;
+  // the LRU bound counts entries (a group's size is its number of sources).
+  private readonly v4: LRUCache<number, Map<number, CachedVerdict>>
+  private readonly v6: LRUCache<string, CachedVerdict>
   private hits = 0
   private misses = 0
 
   constructor(maxEntries: number) {
-    this.lru = new LRUCache<string, CachedVerdict>({ max: Math.max(1, maxEntries) })
+    const max = Math.max(1, maxEntries)
+    this.v4 = new LRUCache<number, Map<number, CachedVerdict>>({ maxSize: max, sizeCalculation: (m) => Math.max(1, m.size) })
+    this.v6 = new LRUCache<string, CachedVerdict>({ max })
   }
 
-  /** Key for an IPv4 flow. Numbers only: no parsing, one short string. */
-  static keyV4(src: number, dst: number, proto: number, dstPort: number): string {
-    return `${src}|${dst}|${proto * 65536 + dstPort}`
+  static groupV4(dst: number, proto: number, dstPort: number): number {
+    return (dst * 4 + protoIndex(proto)) * 65536 + dstPort
   }
 
   /** Key for an IPv6 flow, read straight from the packet bytes. */
@@ -48,8 +58,40 @@ export class VerdictCache {
   }
 
   /** Fills `out` and returns true on a hit for the given generation. */
-  get(key: string, generation: number, out: VerdictSlot): boolean {
-    const entry = this.lru.get(key)
+  getV4(src: number, group: number, generation: number, out: VerdictSlot): boolean {
+    return this.hit(this.v4.get(group)?.get(src), generation, out)
+  }
+
+  setV4(src: number, group: number, slot: VerdictSlot): void {
+    let sources = this.v4.get(group)
+    if (sources === undefined) sources = new Map()
+    const entry = sources.get(src)
+    if (entry !== undefined) return store(entry, slot)
+    sources.set(src, fresh(slot))
+    this.v4.set(group, sources) // re-set: the group's size (its LRU weight) grew
+  }
+
+  getV6(key: string, generation: number, out: VerdictSlot): boolean {
+    return this.hit(this.v6.get(key), generation, out)
+  }
+
+  setV6(key: string, slot: VerdictSlot): void {
+    const entry = this.v6.get(key)
+    if (entry !== undefined) store(entry, slot)
+    else this.v6.set(key, fresh(slot))
+  }
+
+  stats(): VerdictCacheStats {
+    const total = this.hits + this.misses
+    return { hits: this.hits, misses: this.misses, size: this.v4.calculatedSize + this.v6.size, hitRatio: total === 0 ? 0 : this.hits / total }
+  }
+
+  clear(): void {
+    this.v4.clear()
+    this.v6.clear()
+  }
+
+  private hit(entry: CachedVerdict | undefined, generation: number, out: VerdictSlot): boolean {
     if (entry === undefined || entry.generation !== generation) {
       this.misses++
       return false
@@ -64,37 +106,27 @@ export class VerdictCache {
     out.audit = entry.audit
     return true
   }
+}
 
-  set(key: string, slot: VerdictSlot): void {
-    const entry = this.lru.get(key)
-    if (entry !== undefined) {
-      // Reuse the stale entry's object: a generation change then costs no allocation per key.
-      entry.generation = slot.generation
-      entry.allowed = slot.allowed
-      entry.egressCode = slot.egressCode
-      entry.ingressCode = slot.ingressCode
-      entry.egressRef = slot.egressRef
-      entry.ingressRef = slot.ingressRef
-      entry.audit = slot.audit
-      return
-    }
-    this.lru.set(key, {
-      generation: slot.generation,
-      allowed: slot.allowed,
-      egressCode: slot.egressCode,
-      ingressCode: slot.ingressCode,
-      egressRef: slot.egressRef,
-      ingressRef: slot.ingressRef,
-      audit: slot.audit,
-    })
-  }
+/** Overwrites a stale entry in place: a generation change costs no allocation per key. */
+function store(entry: CachedVerdict, slot: VerdictSlot): void {
+  entry.generation = slot.generation
+  entry.allowed = slot.allowed
+  entry.egressCode = slot.egressCode
+  entry.ingressCode = slot.ingressCode
+  entry.egressRef = slot.egressRef
+  entry.ingressRef = slot.ingressRef
+  entry.audit = slot.audit
+}
 
-  stats(): VerdictCacheStats {
-    const total = this.hits + this.misses
-    return { hits: this.hits, misses: this.misses, size: this.lru.size, hitRatio: total === 0 ? 0 : this.hits / total }
-  }
-
-  clear(): void {
-    this.lru.clear()
+function fresh(slot: VerdictSlot): CachedVerdict {
+  return {
+    generation: slot.generation,
+    allowed: slot.allowed,
+    egressCode: slot.egressCode,
+    ingressCode: slot.ingressCode,
+    egressRef: slot.egressRef,
+    ingressRef: slot.ingressRef,
+    audit: slot.audit,
   }
 }
