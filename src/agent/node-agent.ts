@@ -65,8 +65,18 @@ export class NodeAgent {
   private backend: Backend | undefined
   private source: PolicySource | undefined
   private readonly runner: BoundedFrequencyRunner
-  private readonly routes = new RouteWatcher(() => this.runner.request())
+  private readonly routes = new RouteWatcher(() => {
+    this.routeEvents++
+    this.runner.request()
+  })
+  /** Pod IP → host interface; re-read only after route/link events (or at the periodic resync). */
+  private interfaces: Map<string, string> | undefined
+  private interfacesReadAt = 0
+  /** Route/link events seen, and how many had been seen when `interfaces` was read. */
+  private routeEvents = 0
+  private interfacesEpoch = -1
   private synced = false
+  private sourceSynced = false
   /** Some policy is in audit mode (the auditing evaluator classifies). */
   private auditing = false
   private lastGeneration = 0
@@ -122,12 +132,13 @@ export class NodeAgent {
       queue.start(this.classifier.handleBatch)
       this.queues.push(queue)
     }
+    this.routes.start() // before the first discovery: no pod arriving in between goes unnoticed
     if (config.denyUntilSynced) await this.syncRules(true)
     this.source = deps.makeSource(this.store, () => this.runner.request())
     await this.source.start()
+    this.sourceSynced = true
     await this.sync()
     this.runner.start()
-    this.routes.start()
     deps.log.info({ backend: this.backend, generation: this.engine.generation, queues: this.queues.length }, 'agent synced and enforcing')
   }
 
@@ -183,6 +194,9 @@ export class NodeAgent {
 
   /** One pass of the loop: deltas → engine → rules → cut flows the new generation denies. */
   private async sync(): Promise<void> {
+    // A route event can request a pass before the source's first full list: deciding then would
+    // enforce an empty cluster (everything allowed). Deny-until-synced holds until start() syncs.
+    if (!this.sourceSynced) return
     const started = performance.now()
     const deltas = this.store.drain()
     if (deltas.length > 0) {
@@ -216,7 +230,16 @@ export class NodeAgent {
    * either engine, so audit-mode policies see the connections they would decide.
    */
   private async syncRules(denyAll: boolean): Promise<void> {
-    const byIp = await discoverPodInterfaces(this.deps.exec)
+    // A policy change alone does not move pods between interfaces: reusing the last discovery keeps
+    // four `ip` processes off the path from a policy event to enforcement.
+    if (this.interfaces === undefined || this.interfacesEpoch !== this.routeEvents ||
+        performance.now() - this.interfacesReadAt > this.config.maxSyncIntervalMs) {
+      const epoch = this.routeEvents // an event during the read makes the next pass read again
+      this.interfacesReadAt = performance.now()
+      this.interfaces = await discoverPodInterfaces(this.deps.exec)
+      this.interfacesEpoch = epoch
+    }
+    const byIp = this.interfaces
     const targets = new Map<string, PodRuleTarget>()
     if (denyAll) {
       for (const [ip, ifname] of byIp) addTarget(targets, ifname, ip, true, true)
