@@ -50,7 +50,16 @@ function background(ns: string, argv: string[]): ChildProcess {
 
 async function measure(topo: Topology, seconds: number): Promise<Figures> {
   const c = topo.pods.get(CLIENT)!.ns
-  const iperf = JSON.parse(await sh(c, ['iperf3', '-c', SERVER_IP, '-t', String(seconds), '-J'])) as { end: { sum_received: { bits_per_second: number } } }
+  // A fresh one-shot iperf3 server per run: a test left half-open never blocks the next one.
+  const server = background(topo.pods.get(SERVER)!.ns, ['iperf3', '-s', '-1'])
+  await new Promise((r) => setTimeout(r, 300))
+  let out: string
+  try {
+    out = await sh(c, ['iperf3', '-c', SERVER_IP, '-t', String(seconds), '-J', '--connect-timeout', '3000'], (seconds + 30) * 1000)
+  } finally {
+    server.kill('SIGKILL')
+  }
+  const iperf = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }
   const wrk = await sh(c, ['wrk', '-t2', '-c16', `-d${Math.max(2, Math.round(seconds * 0.6))}s`, '-H', 'Connection: close', `http://${SERVER_IP}/`])
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(wrk)?.[1] ?? NaN)
   return { tcpGbps: iperf.end.sum_received.bits_per_second / 1e9, crr: rps }
@@ -139,7 +148,7 @@ export default async function dataplaneBench(args: string[]): Promise<void> {
     writeFileSync(join(work, 'nginx.conf'), `worker_processes 1; pid ${work}/nginx.pid; error_log ${work}/nginx-error.log;
 events { worker_connections 4096; }
 http { access_log off; server { listen 80 reuseport backlog=4096; location / { return 200 "ok\\n"; } } }\n`)
-    servers.push(background(s, ['iperf3', '-s']), background(s, ['nginx', '-c', join(work, 'nginx.conf'), '-g', 'daemon off;']))
+    servers.push(background(s, ['nginx', '-c', join(work, 'nginx.conf'), '-g', 'daemon off;']))
     await new Promise((r) => setTimeout(r, 500))
 
     const dir = join(work, 'policies')
@@ -151,14 +160,20 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
     const runs: Record<'baseline' | 'npm' | 'agent', Figures[]> = { baseline: [], npm: [], agent: [] }
     let status: AgentBenchStatus | undefined
     for (let round = 0; round < rounds; round++) {
+      console.error(`round ${round + 1}/${rounds}: no filtering`)
       runs.baseline.push(await measure(topo, seconds))
+      console.error(`round ${round + 1}/${rounds}: npm nfqueue`)
       runs.npm.push(await withNpmNfqueue(topo, () => measure(topo, seconds)))
+      console.error(`round ${round + 1}/${rounds}: netpol agent`)
       agent = spawn('ip', ['netns', 'exec', topo.nodeNs, ...agentArgv(), 'run', '--source', dir, '--control-socket', socket, '--metrics', '', '--queue', String(QUEUE), '--log-level', 'warn'], { stdio: 'inherit' })
       await waitReady(socket)
       runs.agent.push(await measure(topo, seconds))
       status = await getControlJson<AgentBenchStatus>(socket, '/status')
       await stop(agent)
       agent = undefined
+      // A stopped fail-closed agent leaves its queue rules (nothing slips through while it is
+      // away); the next round's baseline needs them gone.
+      await sh(topo.nodeNs, [...agentArgv(), 'cleanup', '--queue', String(QUEUE)])
     }
     const baseline = median(runs.baseline)
     const npm = median(runs.npm)
