@@ -22,6 +22,7 @@ const SERVER_IP = '10.77.0.20'
 const QUEUE = 300
 
 interface Figures { tcpGbps: number; crr: number }
+type Variant = 'baseline' | 'npm' | 'agent' | 'agent+file' | 'agent+reader'
 interface AgentBenchStatus { latencyUs: { p50: number; p99: number; count: number }; cache?: { hitRatio: number } }
 
 function median(figures: readonly Figures[]): Figures {
@@ -138,6 +139,7 @@ export default async function dataplaneBench(args: string[]): Promise<void> {
   const seconds = Number(flagValue(args, 'seconds') ?? 5)
   const policyCount = Number(flagValue(args, 'policies') ?? 10_000)
   const rounds = Number(flagValue(args, 'rounds') ?? 3)
+  const withTap = args.includes('--tap')
   if (process.getuid?.() !== 0) throw new Error('the dataplane bench needs root (network namespaces)')
   const work = mkdtempSync(join(tmpdir(), 'netpol-bench-'))
   const topo = await buildTopology({ prefix: `nb${process.pid % 100000}`, pods: [{ key: CLIENT, ips: [CLIENT_IP] }, { key: SERVER, ips: [SERVER_IP] }] })
@@ -157,23 +159,42 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
     const socket = join(work, 'agent.sock')
     // Variants alternate, round after round, and each figure is the median of its rounds: the
     // machine's other load then skews every variant alike.
-    const runs: Record<'baseline' | 'npm' | 'agent', Figures[]> = { baseline: [], npm: [], agent: [] }
+    const runs: Record<Variant, Figures[]> = { baseline: [], npm: [], agent: [], 'agent+file': [], 'agent+reader': [] }
+    const variants: Variant[] = withTap ? ['baseline', 'npm', 'agent', 'agent+file', 'agent+reader'] : ['baseline', 'npm', 'agent']
     let status: AgentBenchStatus | undefined
+    // One agent variant: start it (tap file or live reader as asked), measure, stop, clean up.
+    const agentRun = async (variant: Variant): Promise<Figures> => {
+      const tapArgs = variant === 'agent+file' ? ['--tap-file', join(work, 'tap.jsonl')] : []
+      agent = spawn('ip', ['netns', 'exec', topo.nodeNs, ...agentArgv(), 'run', '--source', dir, '--control-socket', socket, '--metrics', '', '--queue', String(QUEUE), '--log-level', 'warn', ...tapArgs], { stdio: 'inherit' })
+      let reader: ChildProcess | undefined
+      try {
+        await waitReady(socket)
+        if (variant === 'agent+reader') {
+          reader = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../src/cli/main.ts', import.meta.url)), 'tap', '--socket', socket, '--json'], { stdio: ['ignore', 'ignore', 'inherit'] })
+          await new Promise((r) => setTimeout(r, 1500)) // connected before the load starts
+        }
+        const figures = await measure(topo, seconds)
+        if (variant === 'agent') status = await getControlJson<AgentBenchStatus>(socket, '/status')
+        return figures
+      } finally {
+        reader?.kill('SIGKILL')
+        await stop(agent)
+        agent = undefined
+        // A stopped fail-closed agent leaves its queue rules (nothing slips through while it is
+        // away); the next run's baseline needs them gone.
+        await sh(topo.nodeNs, [...agentArgv(), 'cleanup', '--queue', String(QUEUE)])
+        rmSync(join(work, 'tap.jsonl'), { force: true })
+      }
+    }
+    // Variants alternate, round after round, and each figure is the median of its rounds: the
+    // machine's other load then skews every variant alike.
     for (let round = 0; round < rounds; round++) {
-      console.error(`round ${round + 1}/${rounds}: no filtering`)
-      runs.baseline.push(await measure(topo, seconds))
-      console.error(`round ${round + 1}/${rounds}: npm nfqueue`)
-      runs.npm.push(await withNpmNfqueue(topo, () => measure(topo, seconds)))
-      console.error(`round ${round + 1}/${rounds}: netpol agent`)
-      agent = spawn('ip', ['netns', 'exec', topo.nodeNs, ...agentArgv(), 'run', '--source', dir, '--control-socket', socket, '--metrics', '', '--queue', String(QUEUE), '--log-level', 'warn'], { stdio: 'inherit' })
-      await waitReady(socket)
-      runs.agent.push(await measure(topo, seconds))
-      status = await getControlJson<AgentBenchStatus>(socket, '/status')
-      await stop(agent)
-      agent = undefined
-      // A stopped fail-closed agent leaves its queue rules (nothing slips through while it is
-      // away); the next round's baseline needs them gone.
-      await sh(topo.nodeNs, [...agentArgv(), 'cleanup', '--queue', String(QUEUE)])
+      for (const variant of variants) {
+        console.error(`round ${round + 1}/${rounds}: ${variant}`)
+        if (variant === 'baseline') runs.baseline.push(await measure(topo, seconds))
+        else if (variant === 'npm') runs.npm.push(await withNpmNfqueue(topo, () => measure(topo, seconds)))
+        else runs[variant].push(await agentRun(variant))
+      }
     }
     const baseline = median(runs.baseline)
     const npm = median(runs.npm)
@@ -194,6 +215,12 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
       cache_hit_ratio: round(status!.cache?.hitRatio ?? 0, 3),
       rounds,
       policies: policyCount,
+      ...(withTap ? {
+        crr_agent_tap_file: Math.round(median(runs['agent+file']).crr),
+        crr_agent_tap_reader: Math.round(median(runs['agent+reader']).crr),
+        tcp_gbps_agent_tap_file: round(median(runs['agent+file']).tcpGbps, 2),
+        tcp_gbps_agent_tap_reader: round(median(runs['agent+reader']).tcpGbps, 2),
+      } : {}),
     }
     const rows: [string, string, string, string][] = [
       ['variant', 'TCP Gbit/s', 'conn/s (wrk, close)', 'ratio (tcp / crr)'],
@@ -201,6 +228,11 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
       [`netpol agent (${policyCount} policies)`, `${r.tcp_gbps_agent}`, `${r.crr_agent}`, `${r.tcp_ratio} / ${r.crr_ratio}`],
       ['npm nfqueue, trivial accept', `${r.tcp_gbps_nfqueue_npm}`, `${r.crr_nfqueue_npm}`, `${round(npm.tcpGbps / baseline.tcpGbps, 3)} / ${round(npm.crr / baseline.crr, 3)}`],
     ]
+    for (const [variant, label] of [['agent+file', 'agent, tap to a file'], ['agent+reader', 'agent, live `netpol tap` reader']] as const) {
+      if (!withTap) break
+      const m = median(runs[variant])
+      rows.push([label, `${round(m.tcpGbps, 2)}`, `${Math.round(m.crr)}`, `${round(m.tcpGbps / baseline.tcpGbps, 3)} / ${round(m.crr / baseline.crr, 3)}`])
+    }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)))
     for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '))
     console.log(`medians of ${rounds} alternating rounds (${seconds} s iperf3, ${Math.max(2, Math.round(seconds * 0.6))} s wrk each)`)
