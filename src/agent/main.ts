@@ -12,7 +12,7 @@ import { makeKubeSource } from './kube-source.js'
 import { makeManifestDirSource } from './manifest-source.js'
 import { AgentMetrics, type StatusView } from './metrics.js'
 import type { KubeSync } from '../sync/kube-informers.js'
-import { NodeAgent, type AgentDeps } from './node-agent.js'
+import { NodeAgent, ruleOptionsOf, type AgentDeps } from './node-agent.js'
 import { detectBackend } from '../dataplane/backend-detect.js'
 import { RuleManager } from '../dataplane/rules.js'
 import { run as exec } from '../lab/netns.js'
@@ -90,15 +90,7 @@ export async function runAgent(config: AgentConfig): Promise<void> {
 }
 
 async function cleanup(config: AgentConfig): Promise<void> {
-  const rules = new RuleManager(await detectBackend(exec), {
-    queueNum: config.queueNum,
-    queueCount: config.queueCount,
-    failOpen: config.failMode === 'open',
-    enforceNodeTraffic: config.enforceNodeTraffic,
-    bridge: config.bridge || undefined,
-    table: config.table,
-    ...(config.decidedMark !== 0 ? { decidedMark: config.decidedMark } : {}),
-  }, exec)
+  const rules = new RuleManager(await detectBackend(exec), ruleOptionsOf(config), exec)
   await rules.remove()
 }
 

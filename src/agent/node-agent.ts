@@ -16,7 +16,7 @@ import { detectBackend } from '../dataplane/backend-detect.js'
 import { discoverPodInterfaces } from '../dataplane/interfaces.js'
 import { NfQueue } from '../dataplane/nfqueue.js'
 import { PacketClassifier } from '../dataplane/packet-classifier.js'
-import { RuleManager, type Backend, type PodRuleTarget } from '../dataplane/rules.js'
+import { RuleManager, type Backend, type PodRuleTarget, type RuleOptions } from '../dataplane/rules.js'
 import type { ConntrackBinding, NativeBinding } from '../native/index.js'
 import type { Exec } from '../lab/netns.js'
 import { ClusterStore } from '../store/cluster-store.js'
@@ -113,15 +113,7 @@ export class NodeAgent {
   async start(): Promise<void> {
     const { config, deps } = this
     this.backend = await detectBackend(deps.exec)
-    this.rules = new RuleManager(this.backend, {
-      queueNum: config.queueNum,
-      queueCount: config.queueCount,
-      failOpen: config.failMode === 'open',
-      enforceNodeTraffic: config.enforceNodeTraffic,
-      bridge: config.bridge || undefined,
-      table: config.table,
-      ...(config.decidedMark !== 0 ? { decidedMark: config.decidedMark } : {}),
-    }, deps.exec)
+    this.rules = new RuleManager(this.backend, ruleOptionsOf(config), deps.exec)
     // Queues first: rules that queue to an unbound queue drop (fail-closed) or pass (fail-open).
     for (let q = config.queueNum; q < config.queueNum + config.queueCount; q++) {
       const queue = new NfQueue(deps.binding, {
@@ -253,6 +245,19 @@ export class NodeAgent {
       }
     }
     await this.rules!.sync([...targets.values()])
+  }
+}
+
+/** The queue rules' options as the agent's configuration implies them (the agent and `cleanup`). */
+export function ruleOptionsOf(config: AgentConfig): RuleOptions {
+  return {
+    queueNum: config.queueNum,
+    queueCount: config.queueCount,
+    failOpen: config.failMode === 'open',
+    enforceNodeTraffic: config.enforceNodeTraffic,
+    bridge: config.bridge || undefined,
+    table: config.table,
+    ...(config.decidedMark !== 0 ? { decidedMark: config.decidedMark } : {}),
   }
 }
 
