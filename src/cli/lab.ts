@@ -6,6 +6,8 @@ import type { PolicyProtocol } from '../api/types.js'
 import { Lab, type LabProbeResult } from '../lab/lab.js'
 import type { Probe } from '../model/cluster-file.js'
 import { loadCluster } from '../model/load-cluster.js'
+import { formatRecord } from '../tap/format.js'
+import { followTap } from '../tap/tap-client.js'
 import { boolFlag, intFlag, stringFlag, UsageError, type Command, type CommandIO } from './command.js'
 
 export const DEFAULT_LAB_CLUSTER = fileURLToPath(new URL('../../examples/demo-cluster.json', import.meta.url))
@@ -83,6 +85,14 @@ async function liveMatrix(lab: Lab, timeoutMs: number, intervalMs: number, io: C
   const keys = step.state.pods.map((p) => `${p.namespace}/${p.name}`)
   const targets = matrixPorts(step.probes, step.state.pods.flatMap((p) => p.ports.map((cp) => ({ port: cp.containerPort, protocol: cp.protocol }))))
   const tty = process.stdout.isTTY === true
+  // The agent's own verdict log, live: the last few first-packet decisions with their reasons.
+  const recent: string[] = []
+  const tap = followTap(lab.controlSocket, {}, (line) => {
+    if (line.type !== 'verdict') return
+    recent.push(formatRecord(line, tty))
+    if (recent.length > RECENT_VERDICTS) recent.shift()
+  })
+  tap.done.catch(() => undefined) // the agent going away ends the stream; the matrix says the rest
   for (;;) {
     const started = performance.now()
     const lines: string[] = []
@@ -98,10 +108,13 @@ async function liveMatrix(lab: Lab, timeoutMs: number, intervalMs: number, io: C
         `verdict latency p50 ${fmtUs(s.latencyUs?.p50)} p99 ${fmtUs(s.latencyUs?.p99)}, cache hit ratio ${((s.cache?.hitRatio ?? 0) * 100).toFixed(0)}%`,
     ]
     lines.push('', '✓ connected   · dropped by policy   - allowed, but nothing listens there   (a pod to itself never leaves the pod)')
+    lines.push('', `latest verdicts (netpol tap --socket ${lab.controlSocket}):`, ...recent)
     io.out((tty ? '\x1b[2J\x1b[H' : '\n') + [...header, ...lines].join('\n') + '\n')
     await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (performance.now() - started))))
   }
 }
+
+const RECENT_VERDICTS = 10
 
 function fmtUs(us: number | undefined): string {
   return us === undefined || us === 0 ? '-' : `${us.toFixed(1)} µs`
