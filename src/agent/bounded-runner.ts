@@ -22,7 +22,8 @@ export class BoundedFrequencyRunner {
 
   start(): void {
     this.stopped = false
-    this.arm(this.options.maxIntervalMs)
+    // A request made before start() (events during the first sync) keeps its earlier timer.
+    if (!this.timer && !this.running) this.arm(this.options.maxIntervalMs)
   }
 
   /** Ask for a run as soon as the minimum interval allows. */
