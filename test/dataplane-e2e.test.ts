@@ -71,12 +71,12 @@ t.test('a policy change cuts the established flow it now denies and leaves the a
   const started = performance.now()
   const applied = await lab.applyState(state(bFrom('a')))
   const tookMs = performance.now() - started
-  const status = (await lab.status()) as { lastSync?: { cut?: { examined: number; deleted: number; tookMs: number } } }
-  t.comment(`policy written → enforced and denied flows cut: ${tookMs.toFixed(1)} ms (sync ${applied.tookMs.toFixed(1)} ms, cut ${JSON.stringify(status.lastSync?.cut)})`)
+  const status = (await lab.status()) as { lastCut?: { examined: number; deleted: number; tookMs: number } }
+  t.comment(`policy written → enforced and denied flows cut: ${tookMs.toFixed(1)} ms (sync ${applied.tookMs.toFixed(1)} ms, cut ${JSON.stringify(status.lastCut)})`)
   t.notOk(await doomed.roundTrip('c->b-after', 500), 'the now-denied established flow is cut')
   t.ok(await kept.roundTrip('a->b-after'), 'the still-allowed flow is untouched')
   t.ok(await reverse.roundTrip('b->c-after'), 'an unrelated flow is untouched')
-  t.equal(status.lastSync?.cut?.deleted, 1, 'exactly one conntrack entry deleted')
+  t.equal(status.lastCut?.deleted, 1, 'exactly one conntrack entry deleted')
 })
 
 for (const [mark, want] of [['0x400000', 1], ['0', 20]] as const) {

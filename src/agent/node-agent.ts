@@ -51,7 +51,6 @@ export interface SyncRecord {
   readonly at: number
   /** ms from the sync's start to rules in place (the policy is enforced for new connections). */
   readonly tookMs: number
-  readonly cut?: CutResult
 }
 
 export class NodeAgent {
@@ -81,6 +80,9 @@ export class NodeAgent {
   private auditing = false
   private lastGeneration = 0
   private lastSync: SyncRecord | undefined
+  private lastCut: (CutResult & { generation: number; at: number }) | undefined
+  private cutting: Promise<void> | undefined
+  private cutAgain = false
   private syncErrors = 0
   private readonly startedAt = Date.now()
 
@@ -139,6 +141,7 @@ export class NodeAgent {
     await this.source?.resync?.()
     this.runner.request()
     await this.runner.idle()
+    await this.cutting
     return this.lastSync
   }
 
@@ -146,6 +149,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     this.runner.stop()
     this.routes.stop()
+    await this.cutting
     await this.source?.stop()
     if (this.config.failMode === 'open') await this.rules?.remove().catch(() => undefined)
     for (const q of this.queues) q.close()
@@ -166,6 +170,7 @@ export class NodeAgent {
       generation: this.engine.generation,
       uptimeMs: Date.now() - this.startedAt,
       lastSync: this.lastSync,
+      lastCut: this.lastCut,
       syncErrors: this.syncErrors,
       isolatedPods: isolation.filter((p) => p.ingress || p.egress).length,
       /** Policies evaluated and logged but not enforced (--audit-all, or netpol.dev/audit). */
@@ -206,15 +211,37 @@ export class NodeAgent {
     this.classifier.setEvaluator(this.engine.active)
     await this.syncRules(false)
     const tookMs = performance.now() - started
-    let cut: CutResult | undefined
     const generation = this.engine.generation
-    if (generation !== this.lastGeneration && this.config.cutDeniedFlowsMs > 0) {
-      // Enforcement only: audit-mode policies never cut a flow.
-      cut = await cutDeniedFlows(this.engine.enforcing, this.deps.binding)
-      if (cut.deleted > 0) this.deps.log.info({ ...cut, generation }, 'cut established flows the new policy denies')
-    }
+    if (generation !== this.lastGeneration && this.config.cutDeniedFlowsMs > 0) this.requestCut()
     this.lastGeneration = generation
-    this.lastSync = { generation, at: Date.now(), tookMs, cut }
+    this.lastSync = { generation, at: Date.now(), tookMs }
+  }
+
+  /**
+   * Cuts established flows the current generation denies, off the sync pass: the next policy
+   * change is enforced for new connections without waiting for a conntrack dump. One cut at a
+   * time; a request during a cut runs once more after it, against the then-current generation.
+   */
+  private requestCut(): void {
+    if (this.cutting) {
+      this.cutAgain = true
+      return
+    }
+    this.cutting = (async () => {
+      do {
+        this.cutAgain = false
+        const generation = this.engine.generation
+        // Enforcement only: audit-mode policies never cut a flow.
+        const cut = await cutDeniedFlows(this.engine.enforcing, this.deps.binding)
+        this.lastCut = { ...cut, generation, at: Date.now() }
+        if (cut.deleted > 0) this.deps.log.info({ ...cut, generation }, 'cut established flows the new policy denies')
+      } while (this.cutAgain)
+    })()
+      .catch((err: unknown) => {
+        this.syncErrors++
+        this.deps.log.error({ err: String(err) }, 'cutting denied flows failed')
+      })
+      .finally(() => (this.cutting = undefined))
   }
 
   /**
