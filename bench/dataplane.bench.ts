@@ -147,7 +147,7 @@ export default async function dataplaneBench(args: string[]): Promise<void> {
   let agent: ChildProcess | undefined
   try {
     const s = topo.pods.get(SERVER)!.ns
-    writeFileSync(join(work, 'nginx.conf'), `worker_processes 1; pid ${work}/nginx.pid; error_log ${work}/nginx-error.log;
+    writeFileSync(join(work, 'nginx.conf'), `master_process off; worker_processes 1; pid ${work}/nginx.pid; error_log ${work}/nginx-error.log;
 events { worker_connections 4096; }
 http { access_log off; server { listen 80 reuseport backlog=4096; location / { return 200 "ok\\n"; } } }\n`)
     servers.push(background(s, ['nginx', '-c', join(work, 'nginx.conf'), '-g', 'daemon off;']))
