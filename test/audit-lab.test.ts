@@ -8,9 +8,8 @@ import t from 'tap'
 import type { ClusterState, NetworkPolicy } from '../src/api/types.js'
 import { Lab } from '../src/lab/lab.js'
 import { loadCluster } from '../src/model/load-cluster.js'
-import { followTap } from '../src/tap/tap-client.js'
-import type { TapRecord } from '../src/tap/tap-record.js'
 import { e2e } from './helpers/e2e.js'
+import { endpointIs as is, readTap } from './helpers/tap-reader.js'
 import { ROOT, runCli } from './helpers/run-cli.js'
 
 const DEMO = join(ROOT, 'examples/demo-cluster.json')
@@ -18,20 +17,7 @@ const DEMO = join(ROOT, 'examples/demo-cluster.json')
 interface Result { from: string; to: string; port: number; protocol: string; allowed: boolean; audit?: boolean; egress: unknown; ingress: unknown }
 interface VerdictOut { steps: { results: Result[] }[] }
 
-/** A live tap reader collecting verdict records; resolves once the agent accepted it. */
-async function tapOf(lab: Lab): Promise<{ records: TapRecord[]; stop: () => Promise<void> }> {
-  const records: TapRecord[] = []
-  let started!: () => void
-  const ready = new Promise<void>((r) => (started = r))
-  const tap = followTap(lab.controlSocket, {}, (line) => {
-    if (line.type === 'start') started()
-    if (line.type === 'verdict') records.push(line)
-  })
-  await ready
-  return { records, stop: async () => { tap.stop(); await tap.done.catch(() => undefined) } }
-}
-
-const is = (e: TapRecord['src'], name: string) => e.pod === name || e.ip === name
+const tapOf = (lab: Lab) => readTap(lab.controlSocket)
 
 t.test('lab --audit-all: the demo\'s denied probes pass, each logged as audit with netpol verdict\'s reason', e2e(['iptables', 'conntrack']), async (t) => {
   const cluster = await loadCluster(DEMO)

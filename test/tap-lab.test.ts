@@ -9,9 +9,9 @@ import t from 'tap'
 import { Lab } from '../src/lab/lab.js'
 import { loadCluster } from '../src/model/load-cluster.js'
 import type { ReplayReport } from '../src/replay/replay.js'
-import { followTap } from '../src/tap/tap-client.js'
 import type { TapRecord } from '../src/tap/tap-record.js'
 import { e2e } from './helpers/e2e.js'
+import { endpointIs as is, readTap } from './helpers/tap-reader.js'
 import { ROOT, runCli } from './helpers/run-cli.js'
 
 const DEMO = join(ROOT, 'examples/demo-cluster.json')
@@ -31,14 +31,8 @@ t.test('lab: tap records carry netpol verdict\'s reasons; a tcpdump capture repl
   const expected = JSON.parse((await runCli(['verdict', '--cluster', DEMO])).stdout) as VerdictOut
 
   // A live reader, and tcpdump in frontend/web's namespace, while the demo's probes run.
-  const records: TapRecord[] = []
-  let started!: () => void
-  const ready = new Promise<void>((r) => (started = r))
-  const tap = followTap(lab.controlSocket, {}, (line) => {
-    if (line.type === 'start') started()
-    if (line.type === 'verdict') records.push(line)
-  })
-  await ready
+  const tap = await readTap(lab.controlSocket)
+  const records = tap.records
   const pcap = join(dir, 'web.pcap')
   const webNs = lab.topology.pods.get('frontend/web')!.ns
   const dump = spawn('ip', ['netns', 'exec', webNs, 'tcpdump', '-i', 'any', '-U', '-n', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -49,15 +43,13 @@ t.test('lab: tap records carry netpol verdict\'s reasons; a tcpdump capture repl
   await new Promise((r) => setTimeout(r, 300))
   dump.kill('SIGINT')
   await new Promise((r) => dump.once('exit', r))
-  tap.stop()
-  await tap.done
+  await tap.stop()
 
   let checked = 0
   results.forEach((r, j) => {
     if (r.allowed === null || r.loopback) return
     const want = expected.steps[0]!.results[j]!
     t.equal(r.allowed, want.allowed, `dataplane: ${r.from} -> ${r.to}:${r.port}`)
-    const is = (e: TapRecord['src'], name: string) => e.pod === name || e.ip === name // pods, or outside IPs
     const rec = records.find((x) => is(x.src, r.from) && is(x.dst, r.to) && x.dst.port === r.port && x.protocol === r.protocol)
     if (!rec) {
       t.fail(`no tap record for ${r.from} -> ${r.to}:${r.port}`, { records: records.length })
@@ -104,24 +96,17 @@ t.test('lab: tap records of conformance cases carry netpol verdict\'s reasons, s
       const expected = JSON.parse((await runCli(['verdict', '--cluster', path])).stdout) as VerdictOut
       const lab = await Lab.start(cluster)
       t.teardown(() => lab.close())
-      let records: TapRecord[] = []
-      let started!: () => void
-      const ready = new Promise<void>((r) => (started = r))
-      const tap = followTap(lab.controlSocket, {}, (line) => {
-        if (line.type === 'start') started()
-        if (line.type === 'verdict') records.push(line)
-      })
+      const tap = await readTap(lab.controlSocket)
+      const records = tap.records
       t.teardown(() => tap.stop())
-      await ready
       for (const [i, step] of cluster.steps.entries()) {
         const { generation } = await lab.applyState(step.state)
-        records = []
+        records.length = 0
         const results = await lab.probe(step.probes, 1000)
         await new Promise((r) => setTimeout(r, 200))
         results.forEach((r, j) => {
           const want = expected.steps[i]!.results[j]!
           if (r.allowed === null || r.loopback) return
-          const is = (e: TapRecord['src'], n: string) => e.pod === n || e.ip === n
           const rec = records.find((x) => x.generation === generation && is(x.src, r.from) && is(x.dst, r.to) && x.dst.port === r.port && x.protocol === r.protocol)
           const what = `step ${i + 1} ${r.from} -> ${r.to} ${r.protocol}/${r.port}`
           if (!rec) {
