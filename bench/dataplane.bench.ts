@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { ClusterState, NetworkPolicy, PodInfo } from '../src/api/types.js'
 import { getControlJson } from '../src/agent/control-server.js'
 import { stateToList } from '../src/lab/state-manifests.js'
+import { agentArgv, startAgent, stopAgent, waitReady } from '../src/lab/lab.js'
 import { buildTopology, type Topology } from '../src/lab/topology.js'
 
 const CLIENT = 'bench/client'
@@ -91,29 +92,6 @@ function benchCluster(policies: number): ClusterState {
   return { namespaces, pods, policies: list }
 }
 
-function agentArgv(): string[] {
-  const main = fileURLToPath(new URL('../src/agent/main.ts', import.meta.url))
-  return [process.execPath, '--import', import.meta.resolve('tsx'), main]
-}
-
-async function waitReady(socket: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const s = await getControlJson<{ ready?: boolean }>(socket, '/status', 1000).catch(() => undefined)
-    if (s?.ready) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error('agent not ready after 30 s')
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve())
-    child.kill('SIGTERM')
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref()
-  })
-}
-
 /** The npm nfqueue baseline: NEW packets on the server's veth queued to a trivial accept. */
 async function withNpmNfqueue<T>(topo: Topology, work: () => Promise<T>): Promise<T> {
   const script = `const nfq = require(${JSON.stringify(fileURLToPath(new URL('../node_modules/nfqueue', import.meta.url)))});
@@ -130,7 +108,7 @@ nfq.createQueueHandler(${QUEUE + 1}, 65535, (p) => p.setVerdict(nfq.NF_ACCEPT));
     return await work()
   } finally {
     await sh(topo.nodeNs, ['iptables', '-D', ...rule]).catch(() => undefined)
-    await stop(child)
+    await stopAgent(child)
   }
 }
 
@@ -165,10 +143,10 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
     // One agent variant: start it (tap file or live reader as asked), measure, stop, clean up.
     const agentRun = async (variant: Variant): Promise<Figures> => {
       const tapArgs = variant === 'agent+file' ? ['--tap-file', join(work, 'tap.jsonl')] : []
-      agent = spawn('ip', ['netns', 'exec', topo.nodeNs, ...agentArgv(), 'run', '--source', dir, '--control-socket', socket, '--metrics', '', '--queue', String(QUEUE), '--log-level', 'warn', ...tapArgs], { stdio: 'inherit' })
+      agent = startAgent(topo.nodeNs, dir, socket, { queueNum: QUEUE, agentArgs: tapArgs })
       let reader: ChildProcess | undefined
       try {
-        await waitReady(socket)
+        await waitReady(agent, socket)
         if (variant === 'agent+reader') {
           reader = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../src/cli/main.ts', import.meta.url)), 'tap', '--socket', socket, '--json'], { stdio: ['ignore', 'ignore', 'inherit'] })
           await new Promise((r) => setTimeout(r, 1500)) // connected before the load starts
@@ -178,7 +156,7 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
         return figures
       } finally {
         reader?.kill('SIGKILL')
-        await stop(agent)
+        await stopAgent(agent)
         agent = undefined
         // A stopped fail-closed agent leaves its queue rules (nothing slips through while it is
         // away); the next run's baseline needs them gone.
@@ -239,7 +217,7 @@ http { access_log off; server { listen 80 reuseport backlog=4096; location / { r
     console.log(`agent first-packet verdict latency (batch received → verdicts ready), last round: p50 ${r.first_packet_p50_us} µs, p99 ${r.first_packet_p99_us} µs over ${r.first_packets} packets; cache hit ratio ${r.cache_hit_ratio}`)
     if (json) console.log(JSON.stringify(r))
   } finally {
-    await stop(agent)
+    await stopAgent(agent)
     for (const s of servers) s.kill('SIGKILL')
     await topo.destroy()
     rmSync(work, { recursive: true, force: true })

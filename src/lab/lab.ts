@@ -214,13 +214,15 @@ function writeState(dir: string, state: ClusterState): void {
   renameSync(tmp, join(dir, 'cluster.json'))
 }
 
-function agentArgv(): string[] {
+/** argv that runs the agent: compiled JS when this module is compiled, tsx in development. */
+export function agentArgv(): string[] {
   const self = fileURLToPath(import.meta.url)
   const agentMain = self.replace(/lab[/\\]lab\.(ts|js)$/, (_m, ext: string) => `agent/main.${ext}`)
   return self.endsWith('.ts') ? [process.execPath, '--import', import.meta.resolve('tsx'), agentMain] : [process.execPath, agentMain]
 }
 
-function startAgent(nodeNs: string, policyDir: string, socket: string, o: LabOptions): ChildProcess {
+/** Starts the agent inside `nodeNs` with a manifest directory as its source (the lab's and benches' agent). */
+export function startAgent(nodeNs: string, policyDir: string, socket: string, o: LabOptions): ChildProcess {
   const argv = ['ip', 'netns', 'exec', nodeNs, ...agentArgv(), 'run', '--source', policyDir, '--control-socket', socket,
     '--metrics', '', '--queue', String(o.queueNum ?? 100), '--fail-mode', o.failMode ?? 'closed', '--log-level', 'warn',
     ...(o.bridge ? ['--bridge', 'npbr0'] : []), ...(o.agentArgs ?? [])]
@@ -238,7 +240,8 @@ function agentOutput(agent: ChildProcess): string {
   return `\nagent ${state}; its last output:\n${(agent as ChildProcess & { output: () => string }).output()}`
 }
 
-async function waitReady(agent: ChildProcess, socket: string, timeoutMs = 30_000): Promise<void> {
+/** Resolves once the agent reports ready on its control socket; rejects with its output if it exits. */
+export async function waitReady(agent: ChildProcess, socket: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (agent.exitCode !== null || agent.signalCode !== null) {
@@ -255,7 +258,8 @@ async function postResync(socket: string): Promise<{ generation: number; tookMs:
   return getControlJson(socket, '/resync', 15_000)
 }
 
-async function stopAgent(agent: ChildProcess | undefined): Promise<void> {
+/** SIGTERM, SIGKILL after 5 s; resolves when the process is gone. */
+export async function stopAgent(agent: ChildProcess | undefined): Promise<void> {
   if (!agent || agent.exitCode !== null || agent.signalCode !== null) return
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => agent.kill('SIGKILL'), 5000)
